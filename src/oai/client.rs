@@ -1,0 +1,359 @@
+//! The HTTP side of OAI-PMH: one shared reqwest client with timeouts, a body cap,
+//! retries with backoff + jitter honouring `Retry-After`, and per-request decoding and
+//! parsing off the async reactor.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use rand::Rng;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, FROM, RETRY_AFTER};
+
+use super::decode::{decode_body, DecodeReport};
+use super::error::OaiError;
+use super::request::Request;
+use super::response::{self, Response};
+
+/// HTTP behaviour; every field has a documented default in `config/default.toml`.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Contact URL or e-mail put in the User-Agent (`sheaf/<version> (+<contact>)`).
+    pub contact: String,
+    /// Sent as the `From` header when set (Harvester guidelines §5).
+    pub from_email: Option<String>,
+    /// TCP + TLS connect deadline.
+    pub connect_timeout: Duration,
+    /// Longest silence while reading a body.
+    pub read_timeout: Duration,
+    /// Deadline for one whole request, body included (quirks #79: trickling servers).
+    pub request_timeout: Duration,
+    /// Cap on decompressed body bytes (quirks #77: decompression bombs).
+    pub max_response_bytes: u64,
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    /// First backoff delay; doubles each retry, with jitter.
+    pub backoff_base: Duration,
+    /// Longest `Retry-After` sheaf waits in-process; longer ends the run as deferred.
+    pub max_retry_after: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            contact: "https://github.com/sheaf-harvester/sheaf".into(),
+            from_email: None,
+            connect_timeout: Duration::from_secs(20),
+            read_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(300),
+            max_response_bytes: 256 * 1024 * 1024,
+            max_attempts: 5,
+            backoff_base: Duration::from_secs(2),
+            max_retry_after: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// A fetched body and what it cost.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The raw (decompressed) body.
+    pub body: Vec<u8>,
+    /// HTTP status.
+    pub status: u16,
+    /// `charset` of the Content-Type, if any.
+    pub charset: Option<String>,
+    /// The URL after redirects.
+    pub final_url: url::Url,
+    /// Parsed `Retry-After`.
+    pub retry_after: Option<Duration>,
+}
+
+/// A reqwest client configured for harvesting; cheap to clone and shared by all sources.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    cfg: Arc<HttpConfig>,
+}
+
+impl HttpClient {
+    /// Builds the client. Installs the ring TLS provider once per process.
+    pub fn new(cfg: HttpConfig) -> Result<Self, OaiError> {
+        // Ignored error: another part of the process installed a provider first.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("text/xml, application/xml;q=0.9, */*;q=0.1"));
+        if let Some(from) = cfg.from_email.as_deref().and_then(|f| HeaderValue::from_str(f).ok()) {
+            headers.insert(FROM, from);
+        }
+        let client = reqwest::Client::builder()
+            .user_agent(format!("sheaf/{} (+{})", env!("CARGO_PKG_VERSION"), cfg.contact))
+            .default_headers(headers)
+            .connect_timeout(cfg.connect_timeout)
+            .read_timeout(cfg.read_timeout)
+            .timeout(cfg.request_timeout)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .map_err(|e| OaiError::InvalidUrl {
+                url: String::new(),
+                reason: format!("cannot build HTTP client: {e}"),
+            })?;
+        Ok(Self {
+            client,
+            cfg: Arc::new(cfg),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &HttpConfig {
+        &self.cfg
+    }
+
+    /// One GET, body read as a stream and capped. No retries here.
+    pub async fn get(&self, url: &url::Url) -> Result<Fetched, OaiError> {
+        let u = url.as_str().to_owned();
+        let classify = |e: reqwest::Error| classify(e, &u, self.cfg.request_timeout);
+        let resp = self.client.get(url.clone()).send().await.map_err(classify)?;
+        let status = resp.status().as_u16();
+        let final_url = resp.url().clone();
+        let charset = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|ct| {
+                ct.split(';')
+                    .filter_map(|p| p.trim().strip_prefix("charset="))
+                    .next()
+                    .map(|c| c.trim_matches('"').to_owned())
+            });
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, Utc::now()));
+        let limit = self.cfg.max_response_bytes;
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(classify)?;
+            if body.len() as u64 + chunk.len() as u64 > limit {
+                return Err(OaiError::TooLarge { url: u, limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Fetched {
+            body,
+            status,
+            charset,
+            final_url,
+            retry_after,
+        })
+    }
+}
+
+fn classify(e: reqwest::Error, url: &str, deadline: Duration) -> OaiError {
+    if e.is_timeout() {
+        return OaiError::Timeout {
+            url: url.to_owned(),
+            after: deadline,
+        };
+    }
+    let text = format!("{e:?}");
+    if text.contains("certificate") || text.contains("Tls") || text.contains("tls") {
+        return OaiError::Tls {
+            url: url.to_owned(),
+            message: e.to_string(),
+        };
+    }
+    OaiError::Network {
+        url: url.to_owned(),
+        source: e,
+    }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
+pub fn parse_retry_after(v: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(v).ok()?.with_timezone(&Utc);
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// What one logical request cost, retries included.
+#[derive(Debug, Clone, Default)]
+pub struct RequestStats {
+    /// Body bytes received over all attempts.
+    pub bytes: u64,
+    /// Attempts beyond the first.
+    pub retries: u32,
+    /// What decoding repaired in the accepted body.
+    pub decode: DecodeReport,
+    /// The URL the answer came from, after redirects.
+    pub final_url: Option<url::Url>,
+}
+
+/// An OAI-PMH endpoint: a base URL and the shared client.
+#[derive(Debug, Clone)]
+pub struct OaiClient {
+    http: HttpClient,
+    base: url::Url,
+}
+
+impl OaiClient {
+    /// Validates the base URL (http or https only: quirks #78).
+    pub fn new(http: HttpClient, base_url: &str) -> Result<Self, OaiError> {
+        let base = parse_base_url(base_url)?;
+        Ok(Self { http, base })
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &url::Url {
+        &self.base
+    }
+
+    /// Sends `req`, retrying transient failures with backoff; parses the answer.
+    pub async fn request(&self, req: &Request) -> Result<(Response, RequestStats), OaiError> {
+        let url = req.url(&self.base);
+        let cfg = self.http.config();
+        let mut stats = RequestStats::default();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let outcome = self.attempt(req, &url, &mut stats).await;
+            let err = match outcome {
+                Ok(resp) => return Ok((resp, stats)),
+                Err((err, _)) if !err.is_transient() || attempt >= cfg.max_attempts => {
+                    return Err(err);
+                }
+                Err((err, retry_after)) => (err, retry_after),
+            };
+            let wait = match err.1 {
+                Some(ra) if ra > cfg.max_retry_after => {
+                    return Err(OaiError::Deferred {
+                        url: url.to_string(),
+                        until: Utc::now() + chrono::TimeDelta::from_std(ra).unwrap_or_default(),
+                    });
+                }
+                Some(ra) => ra,
+                None => backoff(cfg.backoff_base, attempt),
+            };
+            tracing::warn!(url = %url, attempt, wait_ms = wait.as_millis() as u64, error = %err.0, "retrying OAI-PMH request");
+            stats.retries += 1;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        req: &Request,
+        url: &url::Url,
+        stats: &mut RequestStats,
+    ) -> Result<Response, (OaiError, Option<Duration>)> {
+        let fetched = self.http.get(url).await.map_err(|e| (e, None))?;
+        stats.bytes += fetched.body.len() as u64;
+        stats.final_url = Some(fetched.final_url.clone());
+        let verb = req.verb();
+        let url_s = url.to_string();
+        let status = fetched.status;
+        let retry_after = fetched.retry_after;
+        let parsed = tokio::task::spawn_blocking(move || {
+            let (text, report) = decode_body(&fetched.body, fetched.charset.as_deref());
+            (response::parse(&text, verb, &url_s), report)
+        })
+        .await;
+        let (parsed, report) = match parsed {
+            Ok(p) => p,
+            Err(join) => {
+                return Err((
+                    OaiError::Xml {
+                        url: url.to_string(),
+                        position: 0,
+                        message: format!("parser task failed: {join}"),
+                    },
+                    None,
+                ));
+            }
+        };
+        stats.decode = report;
+        if (200..300).contains(&status) {
+            return parsed.map_err(|e| (e, None));
+        }
+        // An OAI error in a 4xx/5xx body decides the outcome; anything else is the status.
+        match parsed {
+            Err(e @ OaiError::Protocol { .. }) => Err((e, None)),
+            _ => Err((
+                OaiError::HttpStatus {
+                    url: url.to_string(),
+                    status,
+                    retry_after,
+                },
+                retry_after,
+            )),
+        }
+    }
+}
+
+/// Exponential backoff with full jitter in [base·2^(n-1)/2, base·2^(n-1)], capped at 5 min.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let cap = exp.min(Duration::from_secs(300));
+    let half = cap / 2;
+    half + cap.saturating_sub(half).mul_f64(rand::rng().random::<f64>())
+}
+
+/// Parses and checks a base URL: http(s) only, no credentials embedded, no fragment.
+pub fn parse_base_url(s: &str) -> Result<url::Url, OaiError> {
+    let err = |reason: &str| OaiError::InvalidUrl {
+        url: s.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let u = url::Url::parse(s.trim()).map_err(|e| err(&e.to_string()))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(err("only http and https are allowed"));
+    }
+    if u.host_str().is_none() {
+        return Err(err("no host"));
+    }
+    if u.fragment().is_some() {
+        return Err(err("a base URL has no #fragment"));
+    }
+    Ok(u)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn retry_after_in_both_forms() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap();
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("Sat, 28 Nov 2026 10:01:30 GMT", now),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(parse_retry_after("Sat, 28 Nov 2026 09:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_capped() {
+        let b = Duration::from_secs(2);
+        for attempt in 1..30 {
+            let d = backoff(b, attempt);
+            let full = b.saturating_mul(1 << (attempt - 1).min(16)).min(Duration::from_secs(300));
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn base_urls_are_checked() {
+        assert!(parse_base_url("https://journal.example/oai").is_ok());
+        assert!(parse_base_url("file:///etc/passwd").is_err());
+        assert!(parse_base_url("gopher://x.example/").is_err());
+        assert!(parse_base_url("not a url").is_err());
+    }
+}

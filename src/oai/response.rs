@@ -1,0 +1,749 @@
+//! The OAI-PMH response parser: a single pass of quick-xml's namespace-aware pull reader
+//! over a decoded page. Elements are matched by namespace URI, never by prefix.
+//!
+//! Each record's `<metadata>` child is kept as a raw XML fragment (with the namespace
+//! declarations it inherits re-declared on its root, so it stands alone) and, for
+//! `oai_dc`, also split into [`DcValue`]s with their `xml:lang`.
+//!
+//! Hostile input: a DOCTYPE is refused outright (no external entities, no entity
+//! expansion: quirks.md #74–75) and nesting deeper than [`MAX_DEPTH`] is an error, checked
+//! by a counter rather than recursion (#76).
+
+use chrono::{DateTime, Utc};
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+
+use super::datestamp::{parse_datestamp, Granularity};
+use super::error::{OaiError, OaiErrorCode, ProtocolError};
+use super::request::Verb;
+use super::{OAI_DC_NS, OAI_NS};
+use crate::domain::{DcNamespace, DcValue, DCTERMS_NS, DC_NS};
+
+/// Elements nested deeper than this make the page malformed.
+pub const MAX_DEPTH: usize = 256;
+
+/// A parsed OAI-PMH response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// `<responseDate>`, parsed leniently; `None` when missing or mangled.
+    pub response_date: Option<DateTime<Utc>>,
+    /// The verb's payload. `noRecordsMatch` and `noSetHierarchy` give empty lists.
+    pub payload: Payload,
+    /// The list's resumption token element, when present.
+    pub token: Option<ResumptionToken>,
+    /// A DOI-free hint of oddities found while parsing (unknown entities and the like).
+    pub warnings: Vec<String>,
+}
+
+impl Response {
+    /// The token to request the next page with, if the list goes on.
+    pub fn next_token(&self) -> Option<&str> {
+        self.token.as_ref().and_then(|t| t.token.as_deref())
+    }
+}
+
+/// The payload of each verb.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// Identify.
+    Identify(Identify),
+    /// ListMetadataFormats.
+    MetadataFormats(Vec<MetadataFormat>),
+    /// ListSets.
+    Sets(Vec<SetInfo>),
+    /// ListIdentifiers.
+    Headers(Vec<Header>),
+    /// ListRecords, or GetRecord (one element).
+    Records(Vec<OaiRecord>),
+}
+
+/// What Identify says about a repository.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identify {
+    /// `repositoryName`.
+    pub repository_name: String,
+    /// `baseURL` as the server believes it to be.
+    pub base_url: String,
+    /// `protocolVersion`.
+    pub protocol_version: String,
+    /// `adminEmail` values.
+    pub admin_emails: Vec<String>,
+    /// `earliestDatestamp`, raw: often garbage (quirks.md #8), so never used to clamp.
+    pub earliest_datestamp: String,
+    /// `deletedRecord`: `no`, `transient` or `persistent`.
+    pub deleted_record: String,
+    /// `granularity`, raw.
+    pub granularity_raw: String,
+    /// The compression encodings the server offers.
+    pub compression: Vec<String>,
+}
+
+impl Identify {
+    /// The declared granularity, if it is one of the two the spec allows.
+    pub fn granularity(&self) -> Option<Granularity> {
+        Granularity::parse(&self.granularity_raw)
+    }
+}
+
+/// One `<metadataFormat>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataFormat {
+    /// `metadataPrefix`.
+    pub prefix: String,
+    /// `schema`.
+    pub schema: String,
+    /// `metadataNamespace`.
+    pub namespace: String,
+}
+
+/// One `<set>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetInfo {
+    /// `setSpec`.
+    pub spec: String,
+    /// `setName`.
+    pub name: String,
+}
+
+/// A record header.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Header {
+    /// The OAI identifier, trimmed.
+    pub identifier: String,
+    /// The datestamp, if it parsed (quirks.md #9: an unparseable one keeps the record).
+    pub datestamp: Option<DateTime<Utc>>,
+    /// The datestamp as written.
+    pub datestamp_raw: String,
+    /// `setSpec` values (0..n).
+    pub sets: Vec<String>,
+    /// `status="deleted"`.
+    pub deleted: bool,
+}
+
+/// The metadata of a record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// The root element of `<metadata>` as a standalone XML fragment.
+    pub raw_xml: String,
+    /// The Dublin Core elements, when the root is `oai_dc:dc`; empty otherwise.
+    pub dc: Vec<DcValue>,
+}
+
+/// One `<record>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OaiRecord {
+    /// The header.
+    pub header: Header,
+    /// The metadata; `None` for deleted records and for live records the server sent
+    /// without metadata (quirks.md #13).
+    pub metadata: Option<RecordMetadata>,
+}
+
+/// The `<resumptionToken>` element.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResumptionToken {
+    /// The token trimmed of XML whitespace; `None` when empty (the list is complete).
+    pub token: Option<String>,
+    /// `completeListSize`, informative only.
+    pub complete_list_size: Option<u64>,
+    /// `cursor`, informative only.
+    pub cursor: Option<u64>,
+    /// `expirationDate`, raw.
+    pub expiration_date: Option<String>,
+}
+
+/// Parses a decoded response body for `verb`. `url` only labels errors.
+///
+/// OAI errors other than `noRecordsMatch` (for list verbs) and `noSetHierarchy` (for
+/// ListSets) become [`OaiError::Protocol`].
+pub fn parse(xml: &str, verb: Verb, url: &str) -> Result<Response, OaiError> {
+    Parser::new(xml, url).run(verb)
+}
+
+/// Where the parser is in the envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    None,
+    ResponseDate,
+    Error,
+    Token,
+    // Identify
+    RepositoryName,
+    BaseUrl,
+    ProtocolVersion,
+    AdminEmail,
+    EarliestDatestamp,
+    DeletedRecord,
+    Granularity,
+    Compression,
+    // formats and sets
+    MetadataPrefix,
+    Schema,
+    MetadataNamespace,
+    SetSpec,
+    SetName,
+    // header
+    Identifier,
+    Datestamp,
+    HeaderSetSpec,
+}
+
+struct Parser<'i> {
+    reader: NsReader<&'i [u8]>,
+    xml: &'i str,
+    url: &'i str,
+    depth: usize,
+    text: String,
+    field: Field,
+    header_open: bool,
+    in_record: bool,
+    warnings: Vec<String>,
+}
+
+#[derive(Default)]
+struct Acc {
+    response_date: Option<DateTime<Utc>>,
+    errors: Vec<ProtocolError>,
+    error_code: String,
+    identify: Identify,
+    formats: Vec<MetadataFormat>,
+    sets: Vec<SetInfo>,
+    headers: Vec<Header>,
+    records: Vec<OaiRecord>,
+    token: Option<ResumptionToken>,
+    saw_root: bool,
+    // current items
+    format: MetadataFormat,
+    set: SetInfo,
+    header: Header,
+    metadata: Option<RecordMetadata>,
+}
+
+fn local(name: &str) -> &str {
+    name.rsplit(':').next().unwrap_or(name)
+}
+
+impl<'i> Parser<'i> {
+    fn new(xml: &'i str, url: &'i str) -> Self {
+        let mut reader = NsReader::from_str(xml);
+        let cfg = reader.config_mut();
+        cfg.check_end_names = true;
+        cfg.expand_empty_elements = false;
+        Self {
+            reader,
+            xml,
+            url,
+            depth: 0,
+            text: String::new(),
+            field: Field::None,
+            header_open: false,
+            in_record: false,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn xml_err(&self, message: impl Into<String>) -> OaiError {
+        OaiError::Xml {
+            url: self.url.to_owned(),
+            position: self.reader.buffer_position(),
+            message: message.into(),
+        }
+    }
+
+    fn from_qx(&self, e: quick_xml::Error) -> OaiError {
+        OaiError::Xml {
+            url: self.url.to_owned(),
+            position: self.reader.error_position(),
+            message: e.to_string(),
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), OaiError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.xml_err(format!("elements nested deeper than {MAX_DEPTH}")));
+        }
+        Ok(())
+    }
+
+    /// Appends an entity or character reference to `out`.
+    fn push_ref(out: &mut String, name: &str, warnings: &mut Vec<String>) {
+        if let Some(num) = name.strip_prefix('#') {
+            let n = if let Some(hex) = num.strip_prefix(['x', 'X']) {
+                u32::from_str_radix(hex, 16).ok()
+            } else {
+                num.parse().ok()
+            };
+            match n.and_then(char::from_u32) {
+                Some(c) => out.push(c),
+                None => warnings.push(format!("invalid character reference &{name};")),
+            }
+            return;
+        }
+        let entity = format!("&{name};");
+        let decoded = htmlize::unescape(entity.as_str());
+        if decoded == entity {
+            // Unknown entity: keep it visible rather than silently losing text.
+            warnings.push(format!("unknown entity {entity}"));
+        }
+        out.push_str(&decoded);
+    }
+
+    fn run(mut self, verb: Verb) -> Result<Response, OaiError> {
+        let mut acc = Acc::default();
+        loop {
+            let (ns_uri, event) = self.next_event()?;
+            let in_oai = ns_uri == OAI_NS;
+            match event {
+                Event::DocType(_) => return Err(self.xml_err("DTD not allowed")),
+                Event::Start(e) => {
+                    let name = e.local_name().as_ref().to_owned();
+                    if !acc.saw_root {
+                        self.check_root(&name, in_oai)?;
+                        acc.saw_root = true;
+                        self.enter()?;
+                        continue;
+                    }
+                    if in_oai && name == "metadata" {
+                        acc.metadata = self.read_metadata()?;
+                        continue;
+                    }
+                    if in_oai && name == "about" {
+                        self.skip_element(&e)?;
+                        continue;
+                    }
+                    self.enter()?;
+                    self.start(in_oai, &name, &e, &mut acc)?;
+                }
+                Event::Empty(e) => {
+                    let name = e.local_name().as_ref().to_owned();
+                    if !acc.saw_root {
+                        self.check_root(&name, in_oai)?;
+                        acc.saw_root = true;
+                        continue;
+                    }
+                    self.start(in_oai, &name, &e, &mut acc)?;
+                    self.end(in_oai, &name, &mut acc);
+                }
+                Event::End(e) => {
+                    let name = e.local_name().as_ref().to_owned();
+                    self.depth = self.depth.saturating_sub(1);
+                    self.end(in_oai, &name, &mut acc);
+                }
+                Event::Text(t) => {
+                    if self.field != Field::None {
+                        self.text.push_str(&t.xml10_content());
+                    }
+                }
+                Event::CData(t) => {
+                    if self.field != Field::None {
+                        self.text.push_str(&t.xml10_content());
+                    }
+                }
+                Event::GeneralRef(r) => {
+                    if self.field != Field::None {
+                        Self::push_ref(&mut self.text, &r.xml10_content(), &mut self.warnings);
+                    }
+                }
+                Event::Eof => break,
+                Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            }
+        }
+        if !acc.saw_root {
+            return Err(OaiError::NotOai {
+                url: self.url.to_owned(),
+                detail: "empty body".into(),
+            });
+        }
+        self.finish(verb, acc)
+    }
+
+    fn check_root(&self, name: &str, in_oai: bool) -> Result<(), OaiError> {
+        if name == "OAI-PMH" && in_oai {
+            return Ok(());
+        }
+        let head: String = self.xml.chars().take(120).collect();
+        Err(OaiError::NotOai {
+            url: self.url.to_owned(),
+            detail: format!(
+                "root element <{name}> is not OAI-PMH; body starts with {:?}",
+                head.trim()
+            ),
+        })
+    }
+
+    fn attr(e: &BytesStart<'_>, want: &str) -> Option<String> {
+        e.attributes().flatten().find_map(|a| {
+            (local(a.key.as_ref()) == want && !a.key.as_ref().starts_with("xmlns"))
+                .then(|| htmlize::unescape(a.value.as_ref()).into_owned())
+        })
+    }
+
+    fn begin(&mut self, field: Field) {
+        self.field = field;
+        self.text.clear();
+    }
+
+    fn take_text(&mut self) -> String {
+        self.field = Field::None;
+        std::mem::take(&mut self.text).trim().to_owned()
+    }
+
+    fn start(
+        &mut self,
+        in_oai: bool,
+        name: &str,
+        e: &BytesStart<'_>,
+        acc: &mut Acc,
+    ) -> Result<(), OaiError> {
+        if !in_oai {
+            return Ok(());
+        }
+        let field = match name {
+            "responseDate" => Field::ResponseDate,
+            "error" => {
+                acc.error_code = Self::attr(e, "code").unwrap_or_default();
+                Field::Error
+            }
+            "resumptionToken" => {
+                let num = |k| Self::attr(e, k).and_then(|v| v.trim().parse::<u64>().ok());
+                acc.token = Some(ResumptionToken {
+                    token: None,
+                    complete_list_size: num("completeListSize"),
+                    cursor: num("cursor"),
+                    expiration_date: Self::attr(e, "expirationDate"),
+                });
+                Field::Token
+            }
+            "repositoryName" => Field::RepositoryName,
+            "baseURL" => Field::BaseUrl,
+            "protocolVersion" => Field::ProtocolVersion,
+            "adminEmail" => Field::AdminEmail,
+            "earliestDatestamp" => Field::EarliestDatestamp,
+            "deletedRecord" => Field::DeletedRecord,
+            "granularity" => Field::Granularity,
+            "compression" => Field::Compression,
+            "metadataPrefix" => Field::MetadataPrefix,
+            "schema" => Field::Schema,
+            "metadataNamespace" => Field::MetadataNamespace,
+            "setSpec" if self.header_open => Field::HeaderSetSpec,
+            "setSpec" => Field::SetSpec,
+            "setName" => Field::SetName,
+            "identifier" if self.header_open => Field::Identifier,
+            "datestamp" => Field::Datestamp,
+            "header" => {
+                self.header_open = true;
+                acc.header = Header {
+                    deleted: Self::attr(e, "status").is_some_and(|s| s.trim() == "deleted"),
+                    ..Header::default()
+                };
+                Field::None
+            }
+            "record" => {
+                self.in_record = true;
+                acc.metadata = None;
+                Field::None
+            }
+            _ => Field::None,
+        };
+        if field != Field::None {
+            self.begin(field);
+        }
+        Ok(())
+    }
+
+
+    fn end(&mut self, in_oai: bool, name: &str, acc: &mut Acc) {
+        if !in_oai {
+            return;
+        }
+        let field = self.field;
+        match (name, field) {
+            ("responseDate", Field::ResponseDate) => {
+                acc.response_date = parse_datestamp(&self.take_text());
+            }
+            ("error", Field::Error) => {
+                let message = self.take_text();
+                acc.errors.push(ProtocolError {
+                    code: OaiErrorCode::parse(&std::mem::take(&mut acc.error_code)),
+                    message,
+                });
+            }
+            ("resumptionToken", Field::Token) => {
+                // XML whitespace around a pretty-printed token is not part of it (quirks #19);
+                // every spelling of an empty element means "list complete" (#15).
+                let t = self.take_text();
+                if let Some(tok) = acc.token.as_mut() {
+                    tok.token = (!t.is_empty()).then_some(t);
+                }
+            }
+            ("repositoryName", Field::RepositoryName) => acc.identify.repository_name = self.take_text(),
+            ("baseURL", Field::BaseUrl) => acc.identify.base_url = self.take_text(),
+            ("protocolVersion", Field::ProtocolVersion) => acc.identify.protocol_version = self.take_text(),
+            ("adminEmail", Field::AdminEmail) => {
+                let v = self.take_text();
+                acc.identify.admin_emails.push(v);
+            }
+            ("earliestDatestamp", Field::EarliestDatestamp) => {
+                acc.identify.earliest_datestamp = self.take_text()
+            }
+            ("deletedRecord", Field::DeletedRecord) => acc.identify.deleted_record = self.take_text(),
+            ("granularity", Field::Granularity) => acc.identify.granularity_raw = self.take_text(),
+            ("compression", Field::Compression) => {
+                let v = self.take_text();
+                acc.identify.compression.push(v);
+            }
+            ("metadataPrefix", Field::MetadataPrefix) => acc.format.prefix = self.take_text(),
+            ("schema", Field::Schema) => acc.format.schema = self.take_text(),
+            ("metadataNamespace", Field::MetadataNamespace) => acc.format.namespace = self.take_text(),
+            ("metadataFormat", _) => acc.formats.push(std::mem::take(&mut acc.format)),
+            ("setSpec", Field::SetSpec) => acc.set.spec = self.take_text(),
+            ("setName", Field::SetName) => acc.set.name = self.take_text(),
+            ("set", _) => acc.sets.push(std::mem::take(&mut acc.set)),
+            ("identifier", Field::Identifier) => acc.header.identifier = self.take_text(),
+            ("datestamp", Field::Datestamp) => {
+                let raw = self.take_text();
+                acc.header.datestamp = parse_datestamp(&raw);
+                if acc.header.datestamp.is_none() {
+                    self.warnings.push(format!("unparseable datestamp {raw:?}"));
+                }
+                acc.header.datestamp_raw = raw;
+            }
+            ("setSpec", Field::HeaderSetSpec) => {
+                let v = self.take_text();
+                if !v.is_empty() {
+                    acc.header.sets.push(v);
+                }
+            }
+            ("header", _) => {
+                self.header_open = false;
+                // A header outside <record> is a ListIdentifiers entry.
+                if !self.in_record {
+                    acc.headers.push(std::mem::take(&mut acc.header));
+                }
+            }
+            ("record", _) => {
+                let header = std::mem::take(&mut acc.header);
+                let metadata = if header.deleted { None } else { acc.metadata.take() };
+                acc.metadata = None;
+                acc.records.push(OaiRecord { header, metadata });
+                self.in_record = false;
+            }
+            _ => {}
+        }
+    }
+
+    /// Skips a whole element (used for `<about>`), still enforcing the depth limit.
+    fn skip_element(&mut self, _start: &BytesStart<'_>) -> Result<(), OaiError> {
+        let mut level = 1usize;
+        while level > 0 {
+            match self.reader.read_event().map_err(|e| self.from_qx(e))? {
+                Event::Start(_) => {
+                    level += 1;
+                    if self.depth + level > MAX_DEPTH {
+                        return Err(self.xml_err(format!("elements nested deeper than {MAX_DEPTH}")));
+                    }
+                }
+                Event::End(_) => level -= 1,
+                Event::Eof => return Err(self.xml_err("unexpected end of document")),
+                Event::DocType(_) => return Err(self.xml_err("DTD not allowed")),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `<metadata>` up to its end tag. Returns `None` when it holds no element.
+    fn read_metadata(&mut self) -> Result<Option<RecordMetadata>, OaiError> {
+        let mut out: Option<RecordMetadata> = None;
+        let mut is_dc = false;
+        // Depth below <metadata>: 1 = inside the root element, 2 = inside a DC field.
+        let mut level = 0usize;
+        let mut root: Option<(usize, usize, String)> = None; // (start, insert_at, decls)
+        let mut cur: Option<DcValue> = None;
+        loop {
+            let before = self.reader.buffer_position() as usize;
+            let (ns_uri, event) = self.next_event()?;
+            match event {
+                Event::DocType(_) => return Err(self.xml_err("DTD not allowed")),
+                Event::Start(e) if level == 0 && out.is_none() => {
+                    is_dc = e.local_name().as_ref() == "dc" && (ns_uri == OAI_DC_NS || ns_uri == DC_NS);
+                    root = Some((before, before + 1 + e.name().as_ref().len(), self.missing_decls(&e)));
+                    out = Some(RecordMetadata::default());
+                    level = 1;
+                    self.check_depth(level)?;
+                }
+                Event::Empty(e) if level == 0 && out.is_none() => {
+                    let decls = self.missing_decls(&e);
+                    let at = before + 1 + e.name().as_ref().len();
+                    let end = self.reader.buffer_position() as usize;
+                    out = Some(RecordMetadata {
+                        raw_xml: self.fragment(before, at, &decls, end),
+                        dc: Vec::new(),
+                    });
+                }
+                Event::Start(e) => {
+                    level += 1;
+                    self.check_depth(level)?;
+                    if is_dc && level == 2 {
+                        cur = Some(Self::dc_value(&e, &ns_uri));
+                    } else if let Some(v) = cur.as_mut() {
+                        // Nested children (quirks #65 `<dc:date><dc:day>`): keep their text apart.
+                        if !v.value.is_empty() && !v.value.ends_with(char::is_whitespace) {
+                            v.value.push(' ');
+                        }
+                    }
+                }
+                Event::Empty(_) => {}
+                Event::End(_) if level == 0 => return Ok(out), // </metadata>
+                Event::End(_) => {
+                    if is_dc && level == 2 {
+                        if let (Some(v), Some(m)) = (cur.take(), out.as_mut()) {
+                            m.dc.push(v);
+                        }
+                    }
+                    level -= 1;
+                    if level == 0 {
+                        let end = self.reader.buffer_position() as usize;
+                        if let (Some((start, at, decls)), Some(m)) = (root.take(), out.as_mut()) {
+                            m.raw_xml = self.fragment(start, at, &decls, end);
+                        }
+                    }
+                }
+                Event::Text(t) => {
+                    if let Some(v) = cur.as_mut() {
+                        v.value.push_str(&t.xml10_content());
+                    }
+                }
+                Event::CData(t) => {
+                    if let Some(v) = cur.as_mut() {
+                        v.value.push_str(&t.xml10_content());
+                    }
+                }
+                Event::GeneralRef(r) => {
+                    if let Some(v) = cur.as_mut() {
+                        Self::push_ref(&mut v.value, &r.xml10_content(), &mut self.warnings);
+                    }
+                }
+                // An XML declaration or PI inside <metadata> is tolerated (quirks #46).
+                Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+                Event::Eof => {
+                    return Err(self.xml_err("unexpected end of document inside <metadata>"));
+                }
+            }
+        }
+    }
+
+    /// The next event with its element namespace resolved to an owned URI ("" if none).
+    fn next_event(&mut self) -> Result<(String, Event<'i>), OaiError> {
+        match self.reader.read_resolved_event() {
+            Ok((ns, event)) => {
+                let uri = match ns {
+                    ResolveResult::Bound(n) => n.0.to_owned(),
+                    _ => String::new(),
+                };
+                Ok((uri, event))
+            }
+            Err(e) => Err(self.from_qx(e)),
+        }
+    }
+
+    fn check_depth(&self, level: usize) -> Result<(), OaiError> {
+        if self.depth + level > MAX_DEPTH {
+            return Err(self.xml_err(format!("elements nested deeper than {MAX_DEPTH}")));
+        }
+        Ok(())
+    }
+
+    fn dc_value(e: &BytesStart<'_>, ns_uri: &str) -> DcValue {
+        let ns = match ns_uri {
+            DC_NS => DcNamespace::Dc,
+            DCTERMS_NS => DcNamespace::Dcterms,
+            other => DcNamespace::Other(other.to_owned()),
+        };
+        let mut lang = None;
+        let mut xsi_type = None;
+        for a in e.attributes().flatten() {
+            let key = a.key.as_ref();
+            if key == "xml:lang" {
+                lang = Some(htmlize::unescape(a.value.as_ref()).trim().to_owned());
+            } else if local(key) == "type" && key.contains(':') {
+                // Only xsi:type is meaningful here; the prefix is resolved loosely because
+                // OJS 2 declares xsi on the envelope and some servers forget it entirely.
+                xsi_type = Some(htmlize::unescape(a.value.as_ref()).trim().to_owned());
+            }
+        }
+        DcValue {
+            ns,
+            element: e.local_name().as_ref().to_owned(),
+            value: String::new(),
+            lang: lang.filter(|l| !l.is_empty()),
+            xsi_type,
+        }
+    }
+
+    /// Namespace declarations in scope at `e` that `e` does not itself declare, so the
+    /// fragment keeps its meaning when cut out of the envelope.
+    fn missing_decls(&self, e: &BytesStart<'_>) -> String {
+        let own: Vec<String> = e
+            .attributes()
+            .flatten()
+            .filter_map(|a| {
+                let k = a.key.as_ref();
+                (k == "xmlns" || k.starts_with("xmlns:")).then(|| k.to_owned())
+            })
+            .collect();
+        let mut out = String::new();
+        for (prefix, ns) in self.reader.resolver().bindings() {
+            let attr = match prefix {
+                quick_xml::name::PrefixDeclaration::Default => "xmlns".to_owned(),
+                quick_xml::name::PrefixDeclaration::Named(p) => format!("xmlns:{p}"),
+            };
+            if !own.contains(&attr) {
+                out.push_str(&format!(" {attr}=\"{}\"", quick_xml::escape::escape(ns.0)));
+            }
+        }
+        out
+    }
+
+    fn fragment(&self, start: usize, insert_at: usize, decls: &str, end: usize) -> String {
+        let (Some(head), Some(tail)) = (self.xml.get(start..insert_at), self.xml.get(insert_at..end)) else {
+            return String::new();
+        };
+        let mut s = String::with_capacity(end - start + decls.len());
+        s.push_str(head);
+        s.push_str(decls);
+        s.push_str(tail);
+        s
+    }
+
+    fn finish(self, verb: Verb, acc: Acc) -> Result<Response, OaiError> {
+        let mut errors = acc.errors;
+        let list_verb = matches!(verb, Verb::ListIdentifiers | Verb::ListRecords | Verb::ListSets);
+        // Normal outcomes, not failures: an empty list, or a repository without sets.
+        errors.retain(|e| {
+            !(list_verb && e.code == OaiErrorCode::NoRecordsMatch
+                || verb == Verb::ListSets && e.code == OaiErrorCode::NoSetHierarchy)
+        });
+        if !errors.is_empty() {
+            return Err(OaiError::Protocol {
+                url: self.url.to_owned(),
+                errors,
+            });
+        }
+        let payload = match verb {
+            Verb::Identify => Payload::Identify(acc.identify),
+            Verb::ListMetadataFormats => Payload::MetadataFormats(acc.formats),
+            Verb::ListSets => Payload::Sets(acc.sets),
+            Verb::ListIdentifiers => Payload::Headers(acc.headers),
+            Verb::ListRecords | Verb::GetRecord => Payload::Records(acc.records),
+        };
+        Ok(Response {
+            response_date: acc.response_date,
+            payload,
+            token: acc.token,
+            warnings: self.warnings,
+        })
+    }
+}
