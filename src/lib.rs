@@ -2,5 +2,12 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map of modules and the data flow.
 
+pub mod cli;
+pub mod config;
+pub mod db;
 pub mod domain;
+pub mod harvest;
+pub mod normalize;
 pub mod oai;
+pub mod store;
+pub mod telemetry;

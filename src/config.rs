@@ -1,0 +1,279 @@
+//! Typed configuration: built-in defaults < `config/default.toml` (or `--config FILE`) <
+//! `SHEAF_…` environment variables (`__` separates sections) < `DATABASE_URL`.
+//! Bad values fail at load with the key named.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::harvest::HarvestConfig;
+use crate::oai::HttpConfig;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where sheaf keeps its embedded cluster; `SHEAF_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// Database selection.
+    pub database: DatabaseConfig,
+    /// HTTP behaviour towards endpoints.
+    pub http: HttpSection,
+    /// Harvest tuning.
+    pub harvest: HarvestSection,
+    /// Logging.
+    pub log: LogSection,
+}
+
+/// `[database]`
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// A PostgreSQL URL; unset = the embedded cluster.
+    pub url: Option<String>,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 8,
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// Replaces the password of a URL with `***`.
+pub fn redact_url(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Ignored error: only fails for URLs that cannot have a password.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => u.to_owned(),
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    /// Contact put in the User-Agent.
+    pub contact: String,
+    /// `From` header.
+    pub from_email: Option<String>,
+    /// Seconds.
+    pub connect_timeout_secs: u64,
+    /// Seconds of silence allowed while reading.
+    pub read_timeout_secs: u64,
+    /// Seconds for a whole request.
+    pub request_timeout_secs: u64,
+    /// Cap on a decompressed response, MiB.
+    pub max_response_mib: u64,
+    /// Attempts per request.
+    pub max_attempts: u32,
+    /// First backoff, milliseconds.
+    pub backoff_base_ms: u64,
+    /// Longest Retry-After waited in-process, seconds.
+    pub max_retry_after_secs: u64,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        let d = HttpConfig::default();
+        Self {
+            contact: d.contact,
+            from_email: d.from_email,
+            connect_timeout_secs: d.connect_timeout.as_secs(),
+            read_timeout_secs: d.read_timeout.as_secs(),
+            request_timeout_secs: d.request_timeout.as_secs(),
+            max_response_mib: d.max_response_bytes / (1024 * 1024),
+            max_attempts: d.max_attempts,
+            backoff_base_ms: d.backoff_base.as_millis() as u64,
+            max_retry_after_secs: d.max_retry_after.as_secs(),
+        }
+    }
+}
+
+impl HttpSection {
+    /// The client configuration.
+    pub fn to_http_config(&self) -> HttpConfig {
+        HttpConfig {
+            contact: self.contact.clone(),
+            from_email: self.from_email.clone(),
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+            read_timeout: Duration::from_secs(self.read_timeout_secs),
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            max_response_bytes: self.max_response_mib.saturating_mul(1024 * 1024),
+            max_attempts: self.max_attempts.max(1),
+            backoff_base: Duration::from_millis(self.backoff_base_ms),
+            max_retry_after: Duration::from_secs(self.max_retry_after_secs),
+        }
+    }
+}
+
+/// `[harvest]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HarvestSection {
+    /// Lease length, seconds.
+    pub lease_ttl_secs: u64,
+    /// Consecutive empty pages tolerated.
+    pub max_empty_pages: u32,
+    /// Pages fetched ahead of storage.
+    pub prefetch_pages: usize,
+}
+
+impl Default for HarvestSection {
+    fn default() -> Self {
+        let d = HarvestConfig::default();
+        Self {
+            lease_ttl_secs: d.lease_ttl.as_secs(),
+            max_empty_pages: d.max_empty_pages,
+            prefetch_pages: d.prefetch_pages,
+        }
+    }
+}
+
+impl HarvestSection {
+    /// The harvester configuration.
+    pub fn to_harvest_config(&self) -> HarvestConfig {
+        HarvestConfig {
+            lease_ttl: Duration::from_secs(self.lease_ttl_secs.max(3)),
+            max_empty_pages: self.max_empty_pages.max(1),
+            prefetch_pages: self.prefetch_pages.max(1),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// `pretty` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `sheaf=debug`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            format: "pretty".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(String);
+
+/// Environment variables with the `SHEAF_` prefix that are not configuration keys.
+const NOT_CONFIG: &[&str] = &["PG_BINDIR", "ADMIN_TOKEN", "CONFIG"];
+
+impl Config {
+    /// Loads the configuration. `file` wins over `SHEAF_CONFIG`, which wins over
+    /// `config/default.toml` in the working directory (used only if it exists).
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let env_file = std::env::var_os("SHEAF_CONFIG").map(PathBuf::from);
+        match file.map(Path::to_path_buf).or(env_file) {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError(format!("config file {} does not exist", path.display())));
+                }
+                fig = fig.merge(Toml::file(path));
+            }
+            None => {
+                let default = Path::new("config/default.toml");
+                if default.exists() {
+                    fig = fig.merge(Toml::file(default));
+                }
+            }
+        }
+        fig = fig
+            .merge(Env::prefixed("SHEAF_").split("__").filter(|k| !NOT_CONFIG.iter().any(|n| k.as_str().eq_ignore_ascii_case(n))))
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()));
+        let cfg: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(u) = &self.database.url {
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                return Err(ConfigError(format!(
+                    "database.url: {:?} is not a postgres:// URL",
+                    redact_url(u)
+                )));
+            }
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            return Err(ConfigError(format!("log.format: {:?} must be \"pretty\" or \"json\"", self.log.format)));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError("database.max_connections: must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The data directory in force.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(crate::store::embedded::default_data_dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        let d = DatabaseConfig {
+            url: Some("postgres://u:secret@h/db".into()),
+            max_connections: 1,
+        };
+        assert!(!format!("{d:?}").contains("secret"));
+    }
+
+    #[test]
+    fn file_values_and_errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.toml");
+        std::fs::write(&good, "[http]\nmax_attempts = 9\n[log]\nformat = \"json\"\n").unwrap();
+        let cfg = Config::load(Some(&good)).unwrap();
+        assert_eq!(cfg.http.max_attempts, 9);
+        assert_eq!(cfg.log.format, "json");
+
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "[http]\nmax_attempts = \"many\"\n").unwrap();
+        let err = Config::load(Some(&bad)).unwrap_err().to_string();
+        assert!(err.contains("max_attempts"), "{err}");
+
+        let typo = dir.path().join("typo.toml");
+        std::fs::write(&typo, "[htpp]\nmax_attempts = 1\n").unwrap();
+        let err = Config::load(Some(&typo)).unwrap_err().to_string();
+        assert!(err.contains("htpp"), "{err}");
+
+        let missing = dir.path().join("missing.toml");
+        assert!(Config::load(Some(&missing)).is_err());
+    }
+}

@@ -1,0 +1,499 @@
+//! One run of one source: Identify → plan the window → page loop → store each page with
+//! its checkpoint in one transaction. The only module that joins `oai`, `normalize` and
+//! `store`.
+//!
+//! Fetching runs ahead of storing: a producer task requests page N+1 as soon as page N's
+//! token is parsed, and hands pages to the storing loop through a bounded channel, so a
+//! harvest runs at the speed of the remote server and memory stays bounded.
+
+pub mod page;
+pub mod plan;
+pub mod worker;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::oai::error::OaiErrorCode;
+use crate::oai::response::Payload;
+use crate::oai::{Granularity, HttpClient, ListArgs, OaiClient, OaiError, Request, Verb};
+use crate::store::sources::IdentifyUpdate;
+use crate::store::{Checkpoint, NewRun, PageCounts, Run, RunStatus, Source, Store, StoreError, Trigger};
+use page::PreparedPage;
+use plan::{plan_window, PlanError, Window};
+
+/// Harvest tuning; defaults in `config/default.toml`.
+#[derive(Debug, Clone)]
+pub struct HarvestConfig {
+    /// Lease length; renewed with every page and by a heartbeat.
+    pub lease_ttl: Duration,
+    /// Consecutive empty pages (with a token) tolerated before a list is ended (quirks #16).
+    pub max_empty_pages: u32,
+    /// Pages fetched ahead of the one being stored.
+    pub prefetch_pages: usize,
+}
+
+impl Default for HarvestConfig {
+    fn default() -> Self {
+        Self {
+            lease_ttl: Duration::from_secs(120),
+            max_empty_pages: 3,
+            prefetch_pages: 2,
+        }
+    }
+}
+
+/// What the caller wants from a run.
+#[derive(Debug, Clone)]
+pub struct HarvestOptions {
+    /// What started it.
+    pub trigger: Trigger,
+    /// Ignore incremental state and any resumable checkpoint.
+    pub full: bool,
+    /// Explicit `from` (YYYY-MM-DD or a UTC timestamp).
+    pub from: Option<String>,
+    /// Explicit `until`.
+    pub until: Option<String>,
+}
+
+/// Errors that end a run before or outside the page loop.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HarvestError {
+    /// Another live worker holds the source's lease.
+    #[error("source {name} is being harvested by {owner}")]
+    Busy {
+        /// The source name.
+        name: String,
+        /// The lease holder.
+        owner: String,
+    },
+    /// The window could not be planned.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// Talking to the endpoint failed.
+    #[error(transparent)]
+    Oai(#[from] OaiError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The server repeated a token or a page.
+    #[error("resumption loop detected: {0}")]
+    Loop(String),
+}
+
+/// Receives progress; the CLI draws a bar, the service updates metrics.
+pub trait Progress: Send + Sync {
+    /// A page was committed. `seen` counts records in this run so far.
+    fn page(&self, run_id: i64, seen: u64, complete_list_size: Option<u64>, counts: &PageCounts);
+    /// A line worth showing to an operator.
+    fn note(&self, message: &str) {
+        tracing::info!("{message}");
+    }
+}
+
+/// A [`Progress`] that only logs.
+#[derive(Debug, Default)]
+pub struct LogProgress;
+
+impl Progress for LogProgress {
+    fn page(&self, run_id: i64, seen: u64, complete_list_size: Option<u64>, counts: &PageCounts) {
+        tracing::info!(run.id = run_id, records_seen = seen, complete_list_size, new = counts.new, updated = counts.updated, unchanged = counts.unchanged, deleted = counts.deleted, "page stored");
+    }
+}
+
+/// Runs harvests. Cheap to clone; share one per process.
+#[derive(Debug, Clone)]
+pub struct Harvester {
+    store: Store,
+    http: HttpClient,
+    cfg: Arc<HarvestConfig>,
+    worker_id: String,
+}
+
+/// A fetched, parsed and prepared page on its way to the store.
+struct FetchedPage {
+    set_index: i32,
+    prepared: PreparedPage,
+    next_token: Option<String>,
+    cursor: Option<u64>,
+    complete_list_size: Option<u64>,
+    high_water: Option<DateTime<Utc>>,
+    bytes: u64,
+    retries: u32,
+    warnings: Vec<String>,
+}
+
+/// How the list producer ended.
+enum ListEnd {
+    Complete,
+    Failed(HarvestError),
+}
+
+impl Harvester {
+    /// A harvester identified as `worker_id` (see [`worker::worker_id`]).
+    pub fn new(store: Store, http: HttpClient, cfg: HarvestConfig, worker_id: String) -> Self {
+        Self {
+            store,
+            http,
+            cfg: Arc::new(cfg),
+            worker_id,
+        }
+    }
+
+    /// The store this harvester writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs one harvest of `source` to its end and returns the finished run row.
+    ///
+    /// Errors before the run row exists (busy lease, bad dates) are returned as `Err`;
+    /// errors during the run end it as `failed`/`deferred`/`loop_detected` and are returned
+    /// as `Err` after the row is updated, so callers can both report and exit non-zero.
+    #[tracing::instrument(skip_all, fields(source = %source.name))]
+    pub async fn harvest(
+        &self,
+        source: &Source,
+        opts: &HarvestOptions,
+        progress: &dyn Progress,
+    ) -> Result<Run, HarvestError> {
+        let ttl = self.cfg.lease_ttl;
+        let fresh = self.store.source_by_id(source.id).await?;
+        let stealable = fresh.lease_owner.as_deref().filter(|o| worker::owner_is_dead(o));
+        if !self.store.acquire_lease(source.id, &self.worker_id, ttl, stealable).await? {
+            return Err(HarvestError::Busy {
+                name: source.name.clone(),
+                owner: fresh.lease_owner.unwrap_or_default(),
+            });
+        }
+        let heartbeat = self.spawn_heartbeat(source.id);
+        let result = self.run_leased(&fresh, opts, progress).await;
+        heartbeat.abort();
+        if let Err(e) = self.store.release_lease(source.id, &self.worker_id).await {
+            tracing::warn!(error = %e, "could not release lease; it will expire");
+        }
+        result
+    }
+
+    fn spawn_heartbeat(&self, source_id: i64) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        let owner = self.worker_id.clone();
+        let ttl = self.cfg.lease_ttl;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ttl / 3);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.renew_lease(source_id, &owner, ttl).await {
+                    tracing::warn!(error = %e, "lease heartbeat failed");
+                }
+            }
+        })
+    }
+
+    async fn run_leased(
+        &self,
+        source: &Source,
+        opts: &HarvestOptions,
+        progress: &dyn Progress,
+    ) -> Result<Run, HarvestError> {
+        let client = OaiClient::new(self.http.clone(), &source.base_url)?;
+        if let Some(dead) = self.store.abandon_running(source.id).await? {
+            progress.note(&format!("run {} was left running by a stopped worker; marked abandoned", dead.id));
+        }
+        let explicit = opts.from.is_some() || opts.until.is_some();
+        let resume = if opts.full || explicit {
+            None
+        } else {
+            self.store
+                .resumable_run(source.id)
+                .await?
+                .filter(|r| r.metadata_prefix == source.metadata_prefix && r.sets == source.sets)
+        };
+
+        // Identify first: granularity decides how dates are written.
+        let (identify, _) = client.request(&Request::Identify).await?;
+        let first_response_date = identify.response_date;
+        let granularity = match &identify.payload {
+            Payload::Identify(id) => {
+                self.store
+                    .update_identify(
+                        source.id,
+                        &IdentifyUpdate {
+                            repository_name: id.repository_name.clone(),
+                            granularity: id.granularity_raw.clone(),
+                            earliest_datestamp: id.earliest_datestamp.clone(),
+                            deleted_record: id.deleted_record.clone(),
+                            compression: id.compression.clone(),
+                        },
+                    )
+                    .await?;
+                // Every repository must support day granularity (spec §3.3.2).
+                id.granularity().unwrap_or(Granularity::Day)
+            }
+            _ => Granularity::Day,
+        };
+
+        let new_run = match &resume {
+            Some(r) => {
+                progress.note(&format!(
+                    "resuming run {} (list {}, {} pages already stored)",
+                    r.id, r.set_index, r.pages
+                ));
+                NewRun {
+                    source_id: source.id,
+                    trigger: opts.trigger,
+                    full: r.full_harvest,
+                    metadata_prefix: r.metadata_prefix.clone(),
+                    sets: r.sets.clone(),
+                    window_from: r.window_from.clone(),
+                    window_until: r.window_until.clone(),
+                    first_response_date: r.first_response_date,
+                    resumed_from: Some(r.id),
+                    set_index: r.set_index,
+                    resumption_token: r.resumption_token.clone(),
+                    worker: self.worker_id.clone(),
+                }
+            }
+            None => {
+                let base = if opts.full {
+                    None
+                } else {
+                    self.store
+                        .incremental_base(source.id, &source.metadata_prefix, &source.sets)
+                        .await?
+                };
+                let w = plan_window(granularity, opts.full, opts.from.as_deref(), opts.until.as_deref(), base)?;
+                NewRun {
+                    source_id: source.id,
+                    trigger: opts.trigger,
+                    full: opts.full,
+                    metadata_prefix: source.metadata_prefix.clone(),
+                    sets: source.sets.clone(),
+                    window_from: w.from,
+                    window_until: w.until,
+                    first_response_date,
+                    resumed_from: None,
+                    set_index: 0,
+                    resumption_token: None,
+                    worker: self.worker_id.clone(),
+                }
+            }
+        };
+        let run = self.store.start_run(&new_run).await?;
+        if let Some(at) = first_response_date {
+            self.store.set_first_response_date(run.id, at).await?;
+        }
+        tracing::info!(run.id = run.id, from = ?run.window_from, until = ?run.window_until, "run started");
+
+        let outcome = self.page_loop(&client, &run, progress).await;
+        if let Err(HarvestError::Store(StoreError::LeaseLost(_))) = &outcome {
+            // Another worker owns the run now; leave its row alone.
+            return outcome.map(|()| run);
+        }
+        let status = match &outcome {
+            Ok(()) => RunStatus::Completed,
+            Err(HarvestError::Loop(_)) => RunStatus::LoopDetected,
+            Err(HarvestError::Oai(OaiError::Deferred { until, .. })) => {
+                self.store.set_not_before(source.id, Some(*until)).await?;
+                RunStatus::Deferred
+            }
+            Err(_) => RunStatus::Failed,
+        };
+        let message = outcome.as_ref().err().map(|e| e.to_string());
+        let finished = self.store.finish_run(run.id, status, message.as_deref()).await?;
+        if status == RunStatus::Completed {
+            self.store.set_not_before(source.id, None).await?;
+        }
+        match outcome {
+            Ok(()) => Ok(finished),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn page_loop(&self, client: &OaiClient, run: &Run, progress: &dyn Progress) -> Result<(), HarvestError> {
+        let window = Window {
+            from: run.window_from.clone(),
+            until: run.window_until.clone(),
+        };
+        let lists: Vec<Option<String>> = if run.sets.is_empty() {
+            vec![None]
+        } else {
+            run.sets.iter().cloned().map(Some).collect()
+        };
+        let (tx, mut rx) = mpsc::channel::<Result<FetchedPage, ListEnd>>(self.cfg.prefetch_pages.max(1));
+        let producer = tokio::spawn(produce(
+            client.clone(),
+            lists,
+            run.set_index.max(0) as usize,
+            run.resumption_token.clone(),
+            run.metadata_prefix.clone(),
+            window,
+            self.cfg.max_empty_pages,
+            tx,
+        ));
+        let lease = (self.worker_id.as_str(), self.cfg.lease_ttl);
+        let mut seen = 0u64;
+        let mut result = Ok(());
+        while let Some(msg) = rx.recv().await {
+            let page = match msg {
+                Ok(p) => p,
+                Err(ListEnd::Complete) => break,
+                Err(ListEnd::Failed(e)) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            let mut warnings = page.warnings;
+            warnings.extend(page.prepared.warnings.iter().cloned());
+            let cp = Checkpoint {
+                set_index: page.set_index,
+                resumption_token: page.next_token.clone(),
+                cursor: page.cursor.map(|c| c as i64),
+                complete_list_size: page.complete_list_size.map(|c| c as i64),
+                high_water: page.high_water,
+                bytes: page.bytes as i64,
+                retries: page.retries as i32,
+                warnings,
+            };
+            match self.store.store_page(run.id, run.source_id, lease, &page.prepared.rows, &cp).await {
+                Ok(counts) => {
+                    seen += page.prepared.rows.len() as u64;
+                    progress.page(run.id, seen, page.complete_list_size, &counts);
+                }
+                Err(e) => {
+                    result = Err(e.into());
+                    break;
+                }
+            }
+        }
+        drop(rx);
+        producer.abort();
+        result
+    }
+}
+
+/// Fetches every remaining list of a run page by page, running ahead of the store.
+#[expect(clippy::too_many_arguments, reason = "one call site; a struct would only rename them")]
+async fn produce(
+    client: OaiClient,
+    lists: Vec<Option<String>>,
+    start_list: usize,
+    start_token: Option<String>,
+    prefix: String,
+    window: Window,
+    max_empty_pages: u32,
+    tx: mpsc::Sender<Result<FetchedPage, ListEnd>>,
+) {
+    let mut token = start_token;
+    for (i, set) in lists.iter().enumerate().skip(start_list) {
+        let first = Request::ListRecords(ListArgs {
+            metadata_prefix: prefix.clone(),
+            from: window.from.clone(),
+            until: window.until.clone(),
+            set: set.clone(),
+        });
+        if let Err(e) = produce_list(&client, i as i32, first, token.take(), max_empty_pages, &tx).await {
+            let _ = tx.send(Err(ListEnd::Failed(e))).await;
+            return;
+        }
+    }
+    // Ignored send error: the consumer stopped listening, which only happens on its error.
+    let _ = tx.send(Err(ListEnd::Complete)).await;
+}
+
+async fn produce_list(
+    client: &OaiClient,
+    set_index: i32,
+    first: Request,
+    resume_token: Option<String>,
+    max_empty_pages: u32,
+    tx: &mpsc::Sender<Result<FetchedPage, ListEnd>>,
+) -> Result<(), HarvestError> {
+    let resuming = resume_token.is_some();
+    let mut req = match resume_token {
+        Some(token) => Request::Resume { verb: Verb::ListRecords, token },
+        None => first.clone(),
+    };
+    let mut seen_tokens: HashSet<String> = HashSet::new();
+    let mut seen_pages: HashSet<Vec<u8>> = HashSet::new();
+    let mut empty_run = 0u32;
+    let mut pages = 0u32;
+    loop {
+        let (resp, stats) = match client.request(&req).await {
+            Ok(r) => r,
+            Err(e) if resuming && pages == 0 && e.protocol_code() == Some(&OaiErrorCode::BadResumptionToken) => {
+                // The checkpoint's token expired while we were away: redo this list.
+                tracing::warn!("stored resumption token rejected; restarting the list");
+                req = first.clone();
+                pages = 1;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        pages += 1;
+        let mut warnings = resp.warnings.clone();
+        let next_token = resp.next_token().map(str::to_owned);
+        let cursor = resp.token.as_ref().and_then(|t| t.cursor);
+        let complete = resp.token.as_ref().and_then(|t| t.complete_list_size);
+        let records = match resp.payload {
+            Payload::Records(r) => r,
+            _ => Vec::new(),
+        };
+        let fingerprint = {
+            let mut h = Sha256::new();
+            for r in &records {
+                h.update(r.header.identifier.as_bytes());
+                h.update([0]);
+            }
+            h.finalize().to_vec()
+        };
+        if !records.is_empty() && !seen_pages.insert(fingerprint) {
+            return Err(HarvestError::Loop("the server sent the same page twice".into()));
+        }
+        let high_water = records.iter().filter_map(|r| r.header.datestamp).max();
+        let prepared = tokio::task::spawn_blocking(move || page::prepare(records))
+            .await
+            .unwrap_or_default();
+        let mut next = next_token;
+        if prepared.rows.is_empty() && prepared.failed == 0 && next.is_some() {
+            empty_run += 1;
+            if empty_run >= max_empty_pages {
+                warnings.push(format!("{empty_run} consecutive empty pages; list ended early"));
+                next = None;
+            }
+        } else {
+            empty_run = 0;
+        }
+        if let Some(t) = &next {
+            if !seen_tokens.insert(t.clone()) {
+                return Err(HarvestError::Loop(format!("token {t:?} repeated")));
+            }
+        }
+        let done = next.is_none();
+        let page = FetchedPage {
+            // A finished list checkpoints as "next list, from its start".
+            set_index: if done { set_index + 1 } else { set_index },
+            prepared,
+            next_token: next.clone(),
+            cursor,
+            complete_list_size: complete,
+            high_water,
+            bytes: stats.bytes,
+            retries: stats.retries,
+            warnings,
+        };
+        if tx.send(Ok(page)).await.is_err() {
+            return Ok(());
+        }
+        match next {
+            Some(token) => req = Request::Resume { verb: Verb::ListRecords, token },
+            None => return Ok(()),
+        }
+    }
+}

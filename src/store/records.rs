@@ -1,0 +1,233 @@
+//! Records: the bulk page upsert (one round trip, content-hash skip) committed together
+//! with the run's checkpoint, and reads.
+
+use chrono::{DateTime, Utc};
+
+use super::runs::Checkpoint;
+use super::sources::renew_lease_on;
+use super::{Store, StoreError};
+
+/// One record ready to store: header, normalized fields and raw XML.
+#[derive(Debug, Clone, Default)]
+pub struct RecordRow {
+    /// OAI identifier.
+    pub oai_identifier: String,
+    /// Parsed datestamp.
+    pub datestamp: Option<DateTime<Utc>>,
+    /// Datestamp as written.
+    pub datestamp_raw: String,
+    /// Tombstone.
+    pub deleted: bool,
+    /// Set specs.
+    pub sets: Vec<String>,
+    /// The record contract fields (JSON), `None` for tombstones and missing metadata.
+    pub normalized: Option<serde_json::Value>,
+    /// First title, for display and sorting.
+    pub title: Option<String>,
+    /// Canonical DOI.
+    pub doi: Option<String>,
+    /// Issued date, ISO 8601 at its precision.
+    pub issued: Option<String>,
+    /// ISO 639 codes.
+    pub languages: Vec<String>,
+    /// Controlled types.
+    pub types: Vec<String>,
+    /// Normalization and harvest flags.
+    pub flags: Vec<String>,
+    /// Cross-source work key.
+    pub work_key: Option<String>,
+    /// Raw `<metadata>` child XML; `None` for tombstones and live records sent without it.
+    pub raw_metadata: Option<String>,
+    /// Hash of what makes the record change (deleted flag, sets, raw XML).
+    pub content_hash: Vec<u8>,
+}
+
+/// What a page did to the database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageCounts {
+    /// Newly inserted live records.
+    pub new: i64,
+    /// Live records whose content changed (including resurrections).
+    pub updated: i64,
+    /// Records seen again unchanged (nothing written).
+    pub unchanged: i64,
+    /// Records that became or arrived as tombstones.
+    pub deleted: i64,
+}
+
+// Text arrays cannot be UNNESTed per row (PostgreSQL flattens 2-D arrays), so each
+// row's list travels as one string joined by U+001F, a character XML cannot contain.
+const SEP: char = '\u{1f}';
+
+fn join(v: &[String]) -> String {
+    v.join(&SEP.to_string())
+}
+
+/// PostgreSQL text cannot hold U+0000.
+fn clean(s: &str) -> String {
+    if s.contains('\0') { s.replace('\0', "") } else { s.to_owned() }
+}
+
+fn clean_opt(s: &Option<String>) -> Option<String> {
+    s.as_deref().map(clean)
+}
+
+impl Store {
+    /// Writes a page of records and the run's checkpoint in one transaction, renewing the
+    /// source lease in the same transaction (so a worker that lost its lease writes nothing).
+    ///
+    /// Records with an unchanged content hash are not rewritten. A live record that
+    /// arrives without metadata never overwrites a stored copy.
+    pub async fn store_page(
+        &self,
+        run_id: i64,
+        source_id: i64,
+        lease: (&str, std::time::Duration),
+        rows: &[RecordRow],
+        checkpoint: &Checkpoint,
+    ) -> Result<PageCounts, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        renew_lease_on(&mut *tx, source_id, lease.0, lease.1).await?;
+
+        let mut counts = PageCounts::default();
+        if !rows.is_empty() {
+            let n = rows.len();
+            let mut ids = Vec::with_capacity(n);
+            let mut datestamps = Vec::with_capacity(n);
+            let mut datestamp_raws = Vec::with_capacity(n);
+            let mut deleted = Vec::with_capacity(n);
+            let mut sets = Vec::with_capacity(n);
+            let mut normalized = Vec::with_capacity(n);
+            let mut titles = Vec::with_capacity(n);
+            let mut dois = Vec::with_capacity(n);
+            let mut issued = Vec::with_capacity(n);
+            let mut languages = Vec::with_capacity(n);
+            let mut types = Vec::with_capacity(n);
+            let mut flags = Vec::with_capacity(n);
+            let mut work_keys = Vec::with_capacity(n);
+            let mut raws = Vec::with_capacity(n);
+            let mut hashes = Vec::with_capacity(n);
+            for r in rows {
+                ids.push(clean(&r.oai_identifier));
+                datestamps.push(r.datestamp);
+                datestamp_raws.push(clean(&r.datestamp_raw));
+                deleted.push(r.deleted);
+                sets.push(clean(&join(&r.sets)));
+                normalized.push(r.normalized.clone());
+                titles.push(clean_opt(&r.title));
+                dois.push(clean_opt(&r.doi));
+                issued.push(clean_opt(&r.issued));
+                languages.push(join(&r.languages));
+                types.push(join(&r.types));
+                flags.push(join(&r.flags));
+                work_keys.push(clean_opt(&r.work_key));
+                raws.push(clean_opt(&r.raw_metadata));
+                hashes.push(r.content_hash.clone());
+            }
+            let (inserted_live, updated_live, deleted_n): (i64, i64, i64) = sqlx::query_as(UPSERT)
+                .bind(source_id)
+                .bind(run_id)
+                .bind(&ids)
+                .bind(&datestamps)
+                .bind(&datestamp_raws)
+                .bind(&deleted)
+                .bind(&sets)
+                .bind(&normalized)
+                .bind(&titles)
+                .bind(&dois)
+                .bind(&issued)
+                .bind(&languages)
+                .bind(&types)
+                .bind(&flags)
+                .bind(&work_keys)
+                .bind(&raws)
+                .bind(&hashes)
+                .fetch_one(&mut *tx)
+                .await?;
+            counts = PageCounts {
+                new: inserted_live,
+                updated: updated_live,
+                deleted: deleted_n,
+                unchanged: n as i64 - inserted_live - updated_live - deleted_n,
+            };
+        }
+
+        let res = sqlx::query(
+            "UPDATE harvest_runs SET pages = pages + 1, records_new = records_new + $2, \
+             records_updated = records_updated + $3, records_unchanged = records_unchanged + $4, \
+             records_deleted = records_deleted + $5, bytes = bytes + $6, retries = retries + $7, \
+             set_index = $8, resumption_token = $9, list_cursor = $10, complete_list_size = $11, \
+             high_water = GREATEST(high_water, $12), warnings = warnings || $13, heartbeat_at = now() \
+             WHERE id = $1 AND status = 'running' AND worker = $14",
+        )
+        .bind(run_id)
+        .bind(counts.new)
+        .bind(counts.updated)
+        .bind(counts.unchanged)
+        .bind(counts.deleted)
+        .bind(checkpoint.bytes)
+        .bind(checkpoint.retries)
+        .bind(checkpoint.set_index)
+        .bind(&checkpoint.resumption_token)
+        .bind(checkpoint.cursor)
+        .bind(checkpoint.complete_list_size)
+        .bind(checkpoint.high_water)
+        .bind(&checkpoint.warnings)
+        .bind(lease.0)
+        .execute(&mut *tx)
+        .await?;
+        if res.rows_affected() != 1 {
+            return Err(StoreError::LeaseLost(format!("run {run_id} is no longer ours")));
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// Counts of live and deleted records of a source.
+    pub async fn record_counts(&self, source_id: i64) -> Result<(i64, i64), StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE NOT deleted), count(*) FILTER (WHERE deleted) FROM records WHERE source_id = $1",
+        )
+        .bind(source_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}
+
+/// The page upsert. Unchanged rows (same content hash) are skipped by the `WHERE` of
+/// `DO UPDATE`, so they cost no write, no index churn and no change sequence.
+const UPSERT: &str = r#"
+WITH input AS (
+    SELECT * FROM UNNEST($3::text[], $4::timestamptz[], $5::text[], $6::bool[], $7::text[], $8::jsonb[],
+                         $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+                         $15::text[], $16::text[], $17::bytea[])
+        AS u(oai_identifier, datestamp, datestamp_raw, deleted, sets, normalized, title, doi, issued,
+             languages, types, flags, work_key, raw_metadata, content_hash)
+), upserted AS (
+    INSERT INTO records AS r (source_id, oai_identifier, datestamp, datestamp_raw, deleted, sets, normalized,
+                              title, doi, issued, languages, types, flags, work_key, raw_metadata,
+                              content_hash, last_run_id)
+    SELECT $1, oai_identifier, datestamp, datestamp_raw, deleted,
+           COALESCE(string_to_array(NULLIF(sets, ''), E'\x1f'), '{}'), normalized, title, doi, issued,
+           COALESCE(string_to_array(NULLIF(languages, ''), E'\x1f'), '{}'),
+           COALESCE(string_to_array(NULLIF(types, ''), E'\x1f'), '{}'),
+           COALESCE(string_to_array(NULLIF(flags, ''), E'\x1f'), '{}'),
+           work_key, raw_metadata, content_hash, $2
+    FROM input
+    ON CONFLICT (source_id, oai_identifier) DO UPDATE SET
+        datestamp = EXCLUDED.datestamp, datestamp_raw = EXCLUDED.datestamp_raw, deleted = EXCLUDED.deleted,
+        sets = EXCLUDED.sets, normalized = EXCLUDED.normalized, title = EXCLUDED.title, doi = EXCLUDED.doi,
+        issued = EXCLUDED.issued, languages = EXCLUDED.languages, types = EXCLUDED.types,
+        flags = EXCLUDED.flags, work_key = EXCLUDED.work_key, raw_metadata = EXCLUDED.raw_metadata,
+        content_hash = EXCLUDED.content_hash, last_run_id = EXCLUDED.last_run_id,
+        last_harvested_at = now(), updated_at = now(), change_seq = nextval('record_change_seq')
+    WHERE r.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+      -- A live record sent without metadata never blanks the stored copy (quirks #13).
+      AND (EXCLUDED.deleted OR EXCLUDED.raw_metadata IS NOT NULL)
+    RETURNING (xmax = 0) AS inserted, r.deleted
+)
+SELECT count(*) FILTER (WHERE inserted AND NOT deleted),
+       count(*) FILTER (WHERE NOT inserted AND NOT deleted),
+       count(*) FILTER (WHERE deleted)
+FROM upserted
+"#;
