@@ -4,14 +4,14 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Config;
 use crate::harvest::{HarvestOptions, Harvester, Progress};
-use crate::oai::client::parse_base_url;
 use crate::oai::HttpClient;
+use crate::oai::client::parse_base_url;
 use crate::store::{NewSource, PageCounts, Run, Source, Store, Trigger};
 
 /// sheaf: harvest scholarly metadata over OAI-PMH into PostgreSQL.
@@ -118,7 +118,11 @@ pub async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
         Command::Db(DbCmd::Migrate) => {
             let (store, kind) = crate::db::open(&cfg).await?;
             let st = store.migration_status().await?;
-            println!("{kind}\nmigrations applied: {}/{}", st.applied.len(), st.known.len());
+            println!(
+                "{kind}\nmigrations applied: {}/{}",
+                st.applied.len(),
+                st.known.len()
+            );
             Ok(())
         }
         Command::Db(DbCmd::Status) => db_status(&cfg).await,
@@ -127,15 +131,29 @@ pub async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
 
 async fn db_status(cfg: &Config) -> anyhow::Result<()> {
     let (url, kind) = crate::db::resolve(cfg).await?;
-    let store = Store::connect(&url, 1).await.context("connecting to the database")?;
+    let store = Store::connect(&url, 1)
+        .await
+        .context("connecting to the database")?;
     let st = store.migration_status().await?;
     println!("database: {kind}");
     println!("server:   {}", store.server_version().await?);
-    let pending: Vec<String> = st.known.iter().filter(|v| !st.applied.contains(v)).map(|v| v.to_string()).collect();
+    let pending: Vec<String> = st
+        .known
+        .iter()
+        .filter(|v| !st.applied.contains(v))
+        .map(|v| v.to_string())
+        .collect();
     if pending.is_empty() {
-        println!("schema:   up to date ({} migrations applied)", st.applied.len());
+        println!(
+            "schema:   up to date ({} migrations applied)",
+            st.applied.len()
+        );
     } else {
-        println!("schema:   {} pending migration(s): {} (applied automatically at the next start, or `sheaf db migrate`)", pending.len(), pending.join(", "));
+        println!(
+            "schema:   {} pending migration(s): {} (applied automatically at the next start, or `sheaf db migrate`)",
+            pending.len(),
+            pending.join(", ")
+        );
     }
     Ok(())
 }
@@ -143,10 +161,12 @@ async fn db_status(cfg: &Config) -> anyhow::Result<()> {
 /// Finds or registers the source `target` names.
 async fn resolve_source(store: &Store, args: &HarvestArgs) -> anyhow::Result<Source> {
     if !args.target.contains("://") {
-        return store
-            .source_by_name(&args.target)
-            .await?
-            .with_context(|| format!("no source named {:?}; pass an OAI-PMH URL to register one", args.target));
+        return store.source_by_name(&args.target).await?.with_context(|| {
+            format!(
+                "no source named {:?}; pass an OAI-PMH URL to register one",
+                args.target
+            )
+        });
     }
     let url = parse_base_url(&args.target)?;
     let mut sets = args.sets.clone();
@@ -154,7 +174,9 @@ async fn resolve_source(store: &Store, args: &HarvestArgs) -> anyhow::Result<Sou
     sets.dedup();
     let existing = store.sources_by_url(url.as_str()).await?;
     if let Some(s) = existing.into_iter().find(|s| {
-        s.metadata_prefix == args.prefix && s.sets == sets && args.name.as_ref().is_none_or(|n| n == &s.name)
+        s.metadata_prefix == args.prefix
+            && s.sets == sets
+            && args.name.as_ref().is_none_or(|n| n == &s.name)
     }) {
         return Ok(s);
     }
@@ -181,9 +203,16 @@ pub fn name_from_url(url: &url::Url) -> String {
     let host = url.host_str().unwrap_or("source").to_lowercase();
     let slug: String = host
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
-    slug.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_owned()
+    slug.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_owned()
 }
 
 async fn free_name(store: &Store, base: &str) -> anyhow::Result<String> {
@@ -209,8 +238,10 @@ impl CliProgress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {pos}/{len} records  {per_sec}  eta {eta}  {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template(
+                    "{spinner} {pos}/{len} records  {per_sec}  eta {eta}  {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar
         });
@@ -253,7 +284,12 @@ async fn harvest(args: HarvestArgs, cfg: &Config) -> anyhow::Result<()> {
     let (store, _) = crate::db::open(cfg).await?;
     let source = resolve_source(&store, &args).await?;
     let http = HttpClient::new(cfg.http.to_http_config())?;
-    let harvester = Harvester::new(store, http, cfg.harvest.to_harvest_config(), crate::harvest::worker::worker_id());
+    let harvester = Harvester::new(
+        store,
+        http,
+        cfg.harvest.to_harvest_config(),
+        crate::harvest::worker::worker_id(),
+    );
     let opts = HarvestOptions {
         trigger: Trigger::Cli,
         full: args.full,
@@ -276,10 +312,22 @@ async fn harvest(args: HarvestArgs, cfg: &Config) -> anyhow::Result<()> {
 
 /// One line describing a finished run.
 pub fn run_summary(source: &str, r: &Run) -> String {
-    let secs = r.finished_at.map(|f| (f - r.started_at).num_milliseconds() as f64 / 1000.0).unwrap_or(0.0);
+    let secs = r
+        .finished_at
+        .map(|f| (f - r.started_at).num_milliseconds() as f64 / 1000.0)
+        .unwrap_or(0.0);
     format!(
         "{source}: run {} {} — {} new, {} updated, {} unchanged, {} deleted, {} failed; {} pages, {} bytes, {} retries, {secs:.1}s",
-        r.id, r.status, r.records_new, r.records_updated, r.records_unchanged, r.records_deleted, r.records_failed, r.pages, r.bytes, r.retries
+        r.id,
+        r.status,
+        r.records_new,
+        r.records_updated,
+        r.records_unchanged,
+        r.records_deleted,
+        r.records_failed,
+        r.pages,
+        r.bytes,
+        r.retries
     )
 }
 
@@ -293,7 +341,10 @@ async fn sources_list(store: &Store, json: bool) -> anyhow::Result<()> {
         println!("no sources yet: `sheaf harvest <OAI-PMH URL>` registers one");
         return Ok(());
     }
-    println!("{:<28} {:<8} {:>9} {:>8}  {:<10} URL", "NAME", "PREFIX", "RECORDS", "DELETED", "GRANULAR.");
+    println!(
+        "{:<28} {:<8} {:>9} {:>8}  {:<10} URL",
+        "NAME", "PREFIX", "RECORDS", "DELETED", "GRANULAR."
+    );
     for s in &sources {
         let (live, deleted) = store.record_counts(s.id).await?;
         let gran = match s.granularity.as_deref() {
@@ -301,15 +352,28 @@ async fn sources_list(store: &Store, json: bool) -> anyhow::Result<()> {
             Some("YYYY-MM-DDThh:mm:ssZ") => "seconds",
             _ => "-",
         };
-        let sets = if s.sets.is_empty() { String::new() } else { format!(" sets={}", s.sets.join(",")) };
-        println!("{:<28} {:<8} {:>9} {:>8}  {:<10} {}{sets}", s.name, s.metadata_prefix, live, deleted, gran, s.base_url);
+        let sets = if s.sets.is_empty() {
+            String::new()
+        } else {
+            format!(" sets={}", s.sets.join(","))
+        };
+        println!(
+            "{:<28} {:<8} {:>9} {:>8}  {:<10} {}{sets}",
+            s.name, s.metadata_prefix, live, deleted, gran, s.base_url
+        );
     }
     Ok(())
 }
 
 async fn runs_list(store: &Store, args: RunsArgs) -> anyhow::Result<()> {
     let source_id = match &args.source {
-        Some(name) => Some(store.source_by_name(name).await?.with_context(|| format!("no source named {name:?}"))?.id),
+        Some(name) => Some(
+            store
+                .source_by_name(name)
+                .await?
+                .with_context(|| format!("no source named {name:?}"))?
+                .id,
+        ),
         None => None,
     };
     let runs = store.list_runs(source_id, args.limit).await?;
@@ -317,11 +381,25 @@ async fn runs_list(store: &Store, args: RunsArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(());
     }
-    let names: std::collections::HashMap<i64, String> =
-        store.list_sources().await?.into_iter().map(|s| (s.id, s.name)).collect();
+    let names: std::collections::HashMap<i64, String> = store
+        .list_sources()
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect();
     println!(
         "{:>5} {:<20} {:<13} {:<8} {:<20} {:>6} {:>7} {:>7} {:>7} {:>7} {:>6}  ERROR",
-        "RUN", "SOURCE", "STATUS", "TRIGGER", "STARTED", "PAGES", "NEW", "UPDATED", "UNCHG", "DELETED", "FAILED"
+        "RUN",
+        "SOURCE",
+        "STATUS",
+        "TRIGGER",
+        "STARTED",
+        "PAGES",
+        "NEW",
+        "UPDATED",
+        "UNCHG",
+        "DELETED",
+        "FAILED"
     );
     for r in runs {
         println!(

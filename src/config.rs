@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::harvest::HarvestConfig;
@@ -196,7 +196,10 @@ impl Config {
         match file.map(Path::to_path_buf).or(env_file) {
             Some(path) => {
                 if !path.exists() {
-                    return Err(ConfigError(format!("config file {} does not exist", path.display())));
+                    return Err(ConfigError(format!(
+                        "config file {} does not exist",
+                        path.display()
+                    )));
                 }
                 fig = fig.merge(Toml::file(path));
             }
@@ -208,34 +211,49 @@ impl Config {
             }
         }
         fig = fig
-            .merge(Env::prefixed("SHEAF_").split("__").filter(|k| !NOT_CONFIG.iter().any(|n| k.as_str().eq_ignore_ascii_case(n))))
-            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()));
+            .merge(Env::prefixed("SHEAF_").split("__").filter(|k| {
+                !NOT_CONFIG
+                    .iter()
+                    .any(|n| k.as_str().eq_ignore_ascii_case(n))
+            }))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            );
         let cfg: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(u) = &self.database.url {
-            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
-                return Err(ConfigError(format!(
-                    "database.url: {:?} is not a postgres:// URL",
-                    redact_url(u)
-                )));
-            }
+        if let Some(u) = &self.database.url
+            && !(u.starts_with("postgres://") || u.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(format!(
+                "database.url: {:?} is not a postgres:// URL",
+                redact_url(u)
+            )));
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
-            return Err(ConfigError(format!("log.format: {:?} must be \"pretty\" or \"json\"", self.log.format)));
+            return Err(ConfigError(format!(
+                "log.format: {:?} must be \"pretty\" or \"json\"",
+                self.log.format
+            )));
         }
         if self.database.max_connections == 0 {
-            return Err(ConfigError("database.max_connections: must be at least 1".into()));
+            return Err(ConfigError(
+                "database.max_connections: must be at least 1".into(),
+            ));
         }
         Ok(())
     }
 
     /// The data directory in force.
     pub fn data_dir(&self) -> PathBuf {
-        self.data_dir.clone().unwrap_or_else(crate::store::embedded::default_data_dir)
+        self.data_dir
+            .clone()
+            .unwrap_or_else(crate::store::embedded::default_data_dir)
     }
 }
 
@@ -245,7 +263,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         let d = DatabaseConfig {
             url: Some("postgres://u:secret@h/db".into()),
@@ -258,7 +279,11 @@ mod tests {
     fn file_values_and_errors_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good.toml");
-        std::fs::write(&good, "[http]\nmax_attempts = 9\n[log]\nformat = \"json\"\n").unwrap();
+        std::fs::write(
+            &good,
+            "[http]\nmax_attempts = 9\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap();
         let cfg = Config::load(Some(&good)).unwrap();
         assert_eq!(cfg.http.max_attempts, 9);
         assert_eq!(cfg.log.format, "json");

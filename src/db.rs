@@ -1,7 +1,7 @@
 //! Picks the database: `database.url` when configured, else the embedded cluster under
 //! the data directory (with its own `sheaf` database). Migrations run on every open.
 
-use crate::config::{redact_url, Config};
+use crate::config::{Config, redact_url};
 use crate::store::embedded::{ClusterError, EmbeddedCluster};
 use crate::store::{Store, StoreError};
 
@@ -45,7 +45,10 @@ pub async fn resolve(cfg: &Config) -> Result<(String, DatabaseKind), DbError> {
     let cluster = EmbeddedCluster::ensure_started(&cfg.data_dir()).await?;
     let admin = cluster.url();
     ensure_database(&admin, EMBEDDED_DB).await?;
-    Ok((with_database(&admin, EMBEDDED_DB), DatabaseKind::Embedded(cluster)))
+    Ok((
+        with_database(&admin, EMBEDDED_DB),
+        DatabaseKind::Embedded(cluster),
+    ))
 }
 
 /// Opens the store and applies migrations.
@@ -72,15 +75,21 @@ pub fn with_database(url: &str, db: &str) -> String {
 pub async fn ensure_database(admin_url: &str, db: &str) -> Result<(), StoreError> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(admin_url).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(db)
-        .fetch_one(&mut conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(db)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
         let sql = format!("CREATE DATABASE \"{}\"", db.replace('"', "\"\""));
-        match sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await {
+        match sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+        {
             Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") || e.code().as_deref() == Some("23505") => {}
+            Err(sqlx::Error::Database(e))
+                if e.code().as_deref() == Some("42P04") || e.code().as_deref() == Some("23505") => {
+            }
             Err(e) => return Err(e.into()),
         }
     }

@@ -4,7 +4,9 @@ mod common;
 
 use chrono::TimeDelta;
 use common::db::TestDb;
-use common::fake_provider::{utc, FakeProvider, FakeRecord, Granularity, ProviderConfig, TokenStyle};
+use common::fake_provider::{
+    FakeProvider, FakeRecord, Granularity, ProviderConfig, TokenStyle, utc,
+};
 use common::harness::*;
 
 fn mixed_records() -> Vec<FakeRecord> {
@@ -27,7 +29,16 @@ fn mixed_records() -> Vec<FakeRecord> {
 #[tokio::test]
 async fn a_full_harvest_stores_exactly_what_the_provider_serves() {
     let db = TestDb::new().await;
-    let cfg = ProviderConfig { page_size: 10, sets: vec![("j".into(), "J".into()), ("j:art".into(), "Articles".into()), ("j:rev".into(), "Reviews".into())], compression: true, ..Default::default() };
+    let cfg = ProviderConfig {
+        page_size: 10,
+        sets: vec![
+            ("j".into(), "J".into()),
+            ("j:art".into(), "Articles".into()),
+            ("j:rev".into(), "Reviews".into()),
+        ],
+        compression: true,
+        ..Default::default()
+    };
     let p = FakeProvider::start(cfg, mixed_records()).await;
     let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
     let run = harvest_ok(&harvester(&db.store), &src, &opts()).await;
@@ -36,7 +47,14 @@ async fn a_full_harvest_stores_exactly_what_the_provider_serves() {
     assert_eq!(run.pages, 10);
     assert_eq!(run.records_new, 82);
     assert_eq!(run.records_deleted, 13);
-    assert_eq!((run.records_updated, run.records_unchanged, run.records_failed), (0, 0, 0));
+    assert_eq!(
+        (
+            run.records_updated,
+            run.records_unchanged,
+            run.records_failed
+        ),
+        (0, 0, 0)
+    );
     assert!(run.bytes > 0);
     let rows = stored(&db.store, src.id).await;
     assert_eq!(rows.len(), 95);
@@ -49,8 +67,12 @@ async fn a_full_harvest_stores_exactly_what_the_provider_serves() {
         }
     }
     // Sets are kept per record; Identify is saved on the source.
-    let sets: Vec<String> = sqlx::query_scalar("SELECT sets[1] FROM records WHERE oai_identifier = 'oai:fake.example:002'")
-        .fetch_all(db.store.pool()).await.unwrap();
+    let sets: Vec<String> = sqlx::query_scalar(
+        "SELECT sets[1] FROM records WHERE oai_identifier = 'oai:fake.example:002'",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap();
     assert_eq!(sets, vec!["j:art"]);
     let s = db.store.source_by_id(src.id).await.unwrap();
     assert_eq!(s.granularity.as_deref(), Some("YYYY-MM-DDThh:mm:ssZ"));
@@ -59,12 +81,24 @@ async fn a_full_harvest_stores_exactly_what_the_provider_serves() {
     // then only verb + token.
     let reqs = p.requests();
     assert_eq!(reqs[0].verb.as_deref(), Some("Identify"));
-    assert_eq!((reqs[1].from.as_deref(), reqs[1].until.as_deref()), (None, None));
+    assert_eq!(
+        (reqs[1].from.as_deref(), reqs[1].until.as_deref()),
+        (None, None)
+    );
     for r in &reqs[2..] {
         assert_eq!(r.param_names(), vec!["verb", "resumptionToken"]);
     }
-    assert!(reqs.iter().all(|r| r.user_agent.as_deref().is_some_and(|ua| ua.starts_with("sheaf/"))));
-    assert!(reqs[1].accept_encoding.as_deref().is_some_and(|a| a.contains("gzip")));
+    assert!(reqs.iter().all(|r| {
+        r.user_agent
+            .as_deref()
+            .is_some_and(|ua| ua.starts_with("sheaf/"))
+    }));
+    assert!(
+        reqs[1]
+            .accept_encoding
+            .as_deref()
+            .is_some_and(|a| a.contains("gzip"))
+    );
     assert_eq!(reqs[1].content_encoding, Some("gzip"));
 }
 
@@ -73,7 +107,11 @@ async fn a_full_harvest_stores_exactly_what_the_provider_serves() {
 #[tokio::test]
 async fn a_second_run_is_incremental_and_changes_nothing() {
     let db = TestDb::new().await;
-    let cfg = ProviderConfig { page_size: 7, response_date: Some(utc("2023-05-01T12:00:00Z")), ..Default::default() };
+    let cfg = ProviderConfig {
+        page_size: 7,
+        response_date: Some(utc("2023-05-01T12:00:00Z")),
+        ..Default::default()
+    };
     let p = FakeProvider::start(cfg, mixed_records()).await;
     let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
     let h = harvester(&db.store);
@@ -89,13 +127,27 @@ async fn a_second_run_is_incremental_and_changes_nothing() {
     p.set_response_date(Some(utc("2023-05-02T12:00:00Z")));
     p.clear_requests();
     let second = harvest_ok(&h, &src, &opts()).await;
-    let list = p.requests().into_iter().find(|r| r.verb.as_deref() == Some("ListRecords")).unwrap();
+    let list = p
+        .requests()
+        .into_iter()
+        .find(|r| r.verb.as_deref() == Some("ListRecords"))
+        .unwrap();
     assert_eq!(list.from.as_deref(), Some("2023-05-01T11:59:59Z"));
     assert_eq!(list.until, None);
-    assert_eq!((second.records_new, second.records_updated, second.records_deleted), (0, 0, 0));
+    assert_eq!(
+        (
+            second.records_new,
+            second.records_updated,
+            second.records_deleted
+        ),
+        (0, 0, 0)
+    );
     assert_eq!(second.records_unchanged, 5);
     let touched: i64 = sqlx::query_scalar("SELECT count(*) FROM records WHERE last_run_id = $1")
-        .bind(second.id).fetch_one(db.store.pool()).await.unwrap();
+        .bind(second.id)
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
     assert_eq!(touched, 0, "unchanged records are not rewritten");
 }
 
@@ -103,26 +155,53 @@ async fn a_second_run_is_incremental_and_changes_nothing() {
 #[tokio::test]
 async fn updates_deletions_and_resurrections_are_applied() {
     let db = TestDb::new().await;
-    let p = FakeProvider::start(ProviderConfig::default(), FakeRecord::series(12, utc("2022-01-01T00:00:00Z"))).await;
+    let p = FakeProvider::start(
+        ProviderConfig::default(),
+        FakeRecord::series(12, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
     let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
     let h = harvester(&db.store);
     harvest_ok(&h, &src, &opts()).await;
 
     let later = utc("2030-01-01T00:00:00Z");
-    p.upsert_record(FakeRecord::dc("oai:fake.example:3", later, &[], "Article 3, corrected"));
+    p.upsert_record(FakeRecord::dc(
+        "oai:fake.example:3",
+        later,
+        &[],
+        "Article 3, corrected",
+    ));
     assert!(p.delete_record("oai:fake.example:4", later));
     let run = harvest_ok(&h, &src, &opts()).await;
-    assert_eq!((run.records_new, run.records_updated, run.records_deleted), (0, 1, 1));
+    assert_eq!(
+        (run.records_new, run.records_updated, run.records_deleted),
+        (0, 1, 1)
+    );
     let rows = stored(&db.store, src.id).await;
     let get = |id: &str| rows.iter().find(|r| r.0 == id).unwrap().clone();
-    assert_eq!(get("oai:fake.example:3").2.as_deref(), Some("Article 3, corrected"));
+    assert_eq!(
+        get("oai:fake.example:3").2.as_deref(),
+        Some("Article 3, corrected")
+    );
     let four = get("oai:fake.example:4");
-    assert!(four.1 && !four.3 && four.2.is_none(), "tombstone keeps only the identifier: {four:?}");
+    assert!(
+        four.1 && !four.3 && four.2.is_none(),
+        "tombstone keeps only the identifier: {four:?}"
+    );
 
-    p.upsert_record(FakeRecord::dc("oai:fake.example:4", later + TimeDelta::days(1), &[], "Article 4 is back"));
+    p.upsert_record(FakeRecord::dc(
+        "oai:fake.example:4",
+        later + TimeDelta::days(1),
+        &[],
+        "Article 4 is back",
+    ));
     let run = harvest_ok(&h, &src, &opts()).await;
     assert_eq!(run.records_updated, 1);
-    let four = stored(&db.store, src.id).await.into_iter().find(|r| r.0 == "oai:fake.example:4").unwrap();
+    let four = stored(&db.store, src.id)
+        .await
+        .into_iter()
+        .find(|r| r.0 == "oai:fake.example:4")
+        .unwrap();
     assert!(!four.1 && four.3);
     assert_eq!(four.2.as_deref(), Some("Article 4 is back"));
 }
@@ -131,23 +210,42 @@ async fn updates_deletions_and_resurrections_are_applied() {
 #[tokio::test]
 async fn day_granularity_servers_get_day_dates() {
     let db = TestDb::new().await;
-    let cfg = ProviderConfig { granularity: Granularity::Day, response_date: Some(utc("2023-05-01T12:00:00Z")), ..Default::default() };
+    let cfg = ProviderConfig {
+        granularity: Granularity::Day,
+        response_date: Some(utc("2023-05-01T12:00:00Z")),
+        ..Default::default()
+    };
     let p = FakeProvider::start(cfg, FakeRecord::series(15, utc("2022-01-01T00:00:00Z"))).await;
     let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
     let h = harvester(&db.store);
     harvest_ok(&h, &src, &opts()).await;
     p.clear_requests();
     let run = harvest_ok(&h, &src, &opts()).await;
-    let list = p.requests().into_iter().find(|r| r.verb.as_deref() == Some("ListRecords")).unwrap();
+    let list = p
+        .requests()
+        .into_iter()
+        .find(|r| r.verb.as_deref() == Some("ListRecords"))
+        .unwrap();
     assert_eq!(list.from.as_deref(), Some("2023-04-30"));
     assert_eq!(run.status, "completed");
 
     // Explicit seconds-form dates are cut to days for this server, both bounds alike.
     p.clear_requests();
-    let o = sheaf::harvest::HarvestOptions { from: Some("2022-01-01T00:05:00Z".into()), until: Some("2022-01-01".into()), ..opts() };
+    let o = sheaf::harvest::HarvestOptions {
+        from: Some("2022-01-01T00:05:00Z".into()),
+        until: Some("2022-01-01".into()),
+        ..opts()
+    };
     let run = harvest_ok(&h, &src, &o).await;
-    let list = p.requests().into_iter().find(|r| r.verb.as_deref() == Some("ListRecords")).unwrap();
-    assert_eq!((list.from.as_deref(), list.until.as_deref()), (Some("2022-01-01"), Some("2022-01-01")));
+    let list = p
+        .requests()
+        .into_iter()
+        .find(|r| r.verb.as_deref() == Some("ListRecords"))
+        .unwrap();
+    assert_eq!(
+        (list.from.as_deref(), list.until.as_deref()),
+        (Some("2022-01-01"), Some("2022-01-01"))
+    );
     assert_eq!(run.records_unchanged, 15);
 }
 
@@ -155,13 +253,27 @@ async fn day_granularity_servers_get_day_dates() {
 #[tokio::test]
 async fn explicit_from_and_until_select_a_window() {
     let db = TestDb::new().await;
-    let p = FakeProvider::start(ProviderConfig::default(), FakeRecord::series(30, utc("2022-01-01T00:00:00Z"))).await;
+    let p = FakeProvider::start(
+        ProviderConfig::default(),
+        FakeRecord::series(30, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
     let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
     let h = harvester(&db.store);
-    let o = sheaf::harvest::HarvestOptions { from: Some("2022-01-01T00:10:00Z".into()), until: Some("2022-01-01T00:19:00Z".into()), ..opts() };
+    let o = sheaf::harvest::HarvestOptions {
+        from: Some("2022-01-01T00:10:00Z".into()),
+        until: Some("2022-01-01T00:19:00Z".into()),
+        ..opts()
+    };
     let run = harvest_ok(&h, &src, &o).await;
     assert_eq!(run.records_new, 10);
-    assert_eq!(db.store.incremental_base(src.id, "oai_dc", &[]).await.unwrap(), None);
+    assert_eq!(
+        db.store
+            .incremental_base(src.id, "oai_dc", &[])
+            .await
+            .unwrap(),
+        None
+    );
     // The next plain run is therefore a full one.
     let run = harvest_ok(&h, &src, &opts()).await;
     assert_eq!((run.records_new, run.records_unchanged), (20, 10));
@@ -171,13 +283,26 @@ async fn explicit_from_and_until_select_a_window() {
 #[tokio::test]
 async fn sets_are_harvested_one_list_each() {
     let db = TestDb::new().await;
-    let cfg = ProviderConfig { page_size: 4, sets: vec![("j".into(), "J".into()), ("j:art".into(), "A".into()), ("j:rev".into(), "R".into())], ..Default::default() };
+    let cfg = ProviderConfig {
+        page_size: 4,
+        sets: vec![
+            ("j".into(), "J".into()),
+            ("j:art".into(), "A".into()),
+            ("j:rev".into(), "R".into()),
+        ],
+        ..Default::default()
+    };
     let p = FakeProvider::start(cfg, mixed_records()).await;
     let src = add_source(&db.store, "fake-rev", &p.base_url(), &["j:rev"]).await;
     let run = harvest_ok(&harvester(&db.store), &src, &opts()).await;
     let odd = (1..=95).filter(|i| i % 2 == 1).count() as i64;
     assert_eq!(run.records_new + run.records_deleted, odd);
-    assert!(p.requests().iter().filter(|r| r.verb.as_deref() == Some("ListRecords") && r.resumption_token.is_none()).all(|r| r.set.as_deref() == Some("j:rev")));
+    assert!(
+        p.requests()
+            .iter()
+            .filter(|r| r.verb.as_deref() == Some("ListRecords") && r.resumption_token.is_none())
+            .all(|r| r.set.as_deref() == Some("j:rev"))
+    );
 
     let both = add_source(&db.store, "fake-both", &p.base_url(), &["j:art", "j:rev"]).await;
     let run = harvest_ok(&harvester(&db.store), &both, &opts()).await;
@@ -188,13 +313,30 @@ async fn sets_are_harvested_one_list_each() {
 #[tokio::test]
 async fn every_final_token_spelling_completes_the_list() {
     let db = TestDb::new().await;
-    for (i, style) in [TokenStyle::Absent, TokenStyle::SelfClosing, TokenStyle::SelfClosingWithAttrs, TokenStyle::Whitespace].into_iter().enumerate() {
-        let cfg = ProviderConfig { page_size: 5, token_style: style, ..Default::default() };
+    for (i, style) in [
+        TokenStyle::Absent,
+        TokenStyle::SelfClosing,
+        TokenStyle::SelfClosingWithAttrs,
+        TokenStyle::Whitespace,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cfg = ProviderConfig {
+            page_size: 5,
+            token_style: style,
+            ..Default::default()
+        };
         let p = FakeProvider::start(cfg, FakeRecord::series(23, utc("2022-01-01T00:00:00Z"))).await;
         let src = add_source(&db.store, &format!("fake{i}"), &p.base_url(), &[]).await;
         let run = harvest_ok(&harvester(&db.store), &src, &opts()).await;
         assert_eq!((run.records_new, run.pages), (23, 5), "{style:?}");
-        assert!(p.requests().iter().all(|r| r.resumption_token.as_deref() != Some("")), "{style:?}");
+        assert!(
+            p.requests()
+                .iter()
+                .all(|r| r.resumption_token.as_deref() != Some("")),
+            "{style:?}"
+        );
     }
 }
 
@@ -205,7 +347,10 @@ async fn an_empty_repository_completes_with_nothing() {
     let p = FakeProvider::start(ProviderConfig::default(), vec![]).await;
     let src = add_source(&db.store, "empty", &p.base_url(), &[]).await;
     let run = harvest_ok(&harvester(&db.store), &src, &opts()).await;
-    assert_eq!((run.status.as_str(), run.records_new, run.pages), ("completed", 0, 1));
+    assert_eq!(
+        (run.status.as_str(), run.records_new, run.pages),
+        ("completed", 0, 1)
+    );
 }
 
 /// A run that fails midway keeps what it stored; the next run resumes from the checkpoint
@@ -214,15 +359,24 @@ async fn an_empty_repository_completes_with_nothing() {
 async fn a_failed_run_resumes_from_its_checkpoint() {
     use common::fake_provider::{Fault, When};
     let db = TestDb::new().await;
-    let cfg = ProviderConfig { page_size: 10, ..Default::default() };
+    let cfg = ProviderConfig {
+        page_size: 10,
+        ..Default::default()
+    };
     let p = FakeProvider::start(cfg, FakeRecord::series(50, utc("2022-01-01T00:00:00Z"))).await;
     let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
     let h = harvester(&db.store);
     p.inject_always(When::Page(3), Fault::status(500));
-    let err = h.harvest(&src, &opts(), &sheaf::harvest::LogProgress).await.unwrap_err();
+    let err = h
+        .harvest(&src, &opts(), &sheaf::harvest::LogProgress)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("HTTP 500"), "{err}");
     let failed = db.store.list_runs(Some(src.id), 1).await.unwrap().remove(0);
-    assert_eq!((failed.status.as_str(), failed.pages, failed.records_new), ("failed", 3, 30));
+    assert_eq!(
+        (failed.status.as_str(), failed.pages, failed.records_new),
+        ("failed", 3, 30)
+    );
     let token = failed.resumption_token.clone().expect("checkpoint token");
 
     p.clear_faults();
@@ -231,7 +385,11 @@ async fn a_failed_run_resumes_from_its_checkpoint() {
     assert_eq!(run.resumed_from, Some(failed.id));
     assert_eq!(run.records_new, 20);
     assert_eq!(run.first_response_date, failed.first_response_date);
-    let lists: Vec<_> = p.requests().into_iter().filter(|r| r.verb.as_deref() == Some("ListRecords")).collect();
+    let lists: Vec<_> = p
+        .requests()
+        .into_iter()
+        .filter(|r| r.verb.as_deref() == Some("ListRecords"))
+        .collect();
     assert_eq!(lists[0].resumption_token.as_deref(), Some(token.as_str()));
     assert_eq!(stored(&db.store, src.id).await.len(), 50);
 }
@@ -241,10 +399,30 @@ async fn a_failed_run_resumes_from_its_checkpoint() {
 #[tokio::test]
 async fn a_source_is_never_harvested_twice_at_once() {
     let db = TestDb::new().await;
-    let p = FakeProvider::start(ProviderConfig::default(), FakeRecord::series(5, utc("2022-01-01T00:00:00Z"))).await;
+    let p = FakeProvider::start(
+        ProviderConfig::default(),
+        FakeRecord::series(5, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
     let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
-    assert!(db.store.acquire_lease(src.id, "other-host:1:live", std::time::Duration::from_secs(60), None).await.unwrap());
-    let err = harvester(&db.store).harvest(&src, &opts(), &sheaf::harvest::LogProgress).await.unwrap_err();
-    assert!(matches!(err, sheaf::harvest::HarvestError::Busy { .. }), "{err}");
+    assert!(
+        db.store
+            .acquire_lease(
+                src.id,
+                "other-host:1:live",
+                std::time::Duration::from_secs(60),
+                None
+            )
+            .await
+            .unwrap()
+    );
+    let err = harvester(&db.store)
+        .harvest(&src, &opts(), &sheaf::harvest::LogProgress)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, sheaf::harvest::HarvestError::Busy { .. }),
+        "{err}"
+    );
     assert!(p.requests().is_empty(), "a busy source is not contacted");
 }

@@ -2,7 +2,7 @@
 //! prefix variants, deleted records, raw metadata fragments and hostile XML.
 
 use sheaf::domain::{DcNamespace, DcValue};
-use sheaf::oai::response::{parse, Payload};
+use sheaf::oai::response::{Payload, parse};
 use sheaf::oai::{OaiError, OaiErrorCode, Verb};
 
 const URL: &str = "http://127.0.0.1/oai";
@@ -50,13 +50,18 @@ fn list_records_yields_headers_dc_values_and_a_token() {
         ),
     );
     let resp = parse(&xml, Verb::ListRecords, URL).unwrap();
-    assert_eq!(resp.response_date.unwrap().to_rfc3339(), "2022-06-21T10:00:00+00:00");
+    assert_eq!(
+        resp.response_date.unwrap().to_rfc3339(),
+        "2022-06-21T10:00:00+00:00"
+    );
     let tok = resp.token.clone().unwrap();
     assert_eq!(tok.token.as_deref(), Some("abc+/=123"));
     assert_eq!(tok.complete_list_size, Some(46));
     assert_eq!(tok.cursor, Some(0));
     assert_eq!(tok.expiration_date.as_deref(), Some("2022-06-22T10:00:00Z"));
-    let Payload::Records(recs) = resp.payload else { panic!() };
+    let Payload::Records(recs) = resp.payload else {
+        panic!()
+    };
     assert_eq!(recs.len(), 2);
     let r = &recs[0];
     assert_eq!(r.header.identifier, "oai:j:1");
@@ -96,7 +101,10 @@ fn raw_metadata_stands_alone_with_inherited_namespaces_redeclared() {
     let again = format!(
         r#"<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><ListRecords><record><header><identifier>a</identifier><datestamp>2022-06-21</datestamp></header><metadata>{raw}</metadata></record></ListRecords></OAI-PMH>"#
     );
-    assert_eq!(records(&again)[0].metadata.as_ref().unwrap().dc, vec![DcValue::dc("title", "T")]);
+    assert_eq!(
+        records(&again)[0].metadata.as_ref().unwrap().dc,
+        vec![DcValue::dc("title", "T")]
+    );
 }
 
 #[test]
@@ -116,7 +124,10 @@ fn elements_are_matched_by_namespace_not_prefix() {
 
     // A document whose root is OAI-PMH in the wrong namespace is not OAI-PMH.
     let wrong = r#"<OAI-PMH xmlns="urn:not-oai"><responseDate>x</responseDate></OAI-PMH>"#;
-    assert!(matches!(parse(wrong, Verb::Identify, URL), Err(OaiError::NotOai { .. })));
+    assert!(matches!(
+        parse(wrong, Verb::Identify, URL),
+        Err(OaiError::NotOai { .. })
+    ));
 }
 
 #[test]
@@ -124,11 +135,23 @@ fn every_spelling_of_the_final_token_means_complete() {
     for (label, tok) in [
         ("absent", ""),
         ("self-closing", "<resumptionToken/>"),
-        ("self-closing with attributes", r#"<resumptionToken completeListSize="46" cursor="40"/>"#),
-        ("whitespace only", "<resumptionToken cursor=\"40\">\n   </resumptionToken>"),
+        (
+            "self-closing with attributes",
+            r#"<resumptionToken completeListSize="46" cursor="40"/>"#,
+        ),
+        (
+            "whitespace only",
+            "<resumptionToken cursor=\"40\">\n   </resumptionToken>",
+        ),
         ("empty pair", "<resumptionToken></resumptionToken>"),
     ] {
-        let xml = envelope("ListRecords", &format!("<ListRecords>{}{tok}</ListRecords>", dc_record("oai:j:1", "")));
+        let xml = envelope(
+            "ListRecords",
+            &format!(
+                "<ListRecords>{}{tok}</ListRecords>",
+                dc_record("oai:j:1", "")
+            ),
+        );
         let resp = parse(&xml, Verb::ListRecords, URL).unwrap();
         assert_eq!(resp.next_token(), None, "{label}");
     }
@@ -158,7 +181,9 @@ fn list_identifiers_honours_deleted_status() {
         "ListIdentifiers",
         r#"<ListIdentifiers><header status="deleted"><identifier>oai:j:1</identifier><datestamp>2022-06-21</datestamp></header><header><identifier>oai:j:2</identifier><datestamp>2022-06-21</datestamp><setSpec>s</setSpec></header></ListIdentifiers>"#,
     );
-    let Payload::Headers(h) = parse(&xml, Verb::ListIdentifiers, URL).unwrap().payload else { panic!() };
+    let Payload::Headers(h) = parse(&xml, Verb::ListIdentifiers, URL).unwrap().payload else {
+        panic!()
+    };
     assert_eq!(h.len(), 2);
     assert!(h[0].deleted);
     assert_eq!(h[1].sets, vec!["s"]);
@@ -166,7 +191,10 @@ fn list_identifiers_honours_deleted_status() {
 
 #[test]
 fn no_records_match_is_an_empty_list_and_no_set_hierarchy_means_no_sets() {
-    let xml = envelope("ListRecords", r#"<error code="noRecordsMatch">nothing</error>"#);
+    let xml = envelope(
+        "ListRecords",
+        r#"<error code="noRecordsMatch">nothing</error>"#,
+    );
     for verb in [Verb::ListRecords, Verb::ListIdentifiers] {
         let resp = parse(&xml, verb, URL).unwrap();
         assert!(resp.next_token().is_none());
@@ -176,8 +204,14 @@ fn no_records_match_is_an_empty_list_and_no_set_hierarchy_means_no_sets() {
             other => panic!("{other:?}"),
         }
     }
-    let xml = envelope("ListSets", r#"<error code="noSetHierarchy">This repository does not support sets</error>"#);
-    assert_eq!(parse(&xml, Verb::ListSets, URL).unwrap().payload, Payload::Sets(vec![]));
+    let xml = envelope(
+        "ListSets",
+        r#"<error code="noSetHierarchy">This repository does not support sets</error>"#,
+    );
+    assert_eq!(
+        parse(&xml, Verb::ListSets, URL).unwrap().payload,
+        Payload::Sets(vec![])
+    );
 }
 
 #[test]
@@ -186,14 +220,20 @@ fn every_oai_error_code_is_typed() {
         ("badArgument", OaiErrorCode::BadArgument),
         ("badResumptionToken", OaiErrorCode::BadResumptionToken),
         ("badVerb", OaiErrorCode::BadVerb),
-        ("cannotDisseminateFormat", OaiErrorCode::CannotDisseminateFormat),
+        (
+            "cannotDisseminateFormat",
+            OaiErrorCode::CannotDisseminateFormat,
+        ),
         ("idDoesNotExist", OaiErrorCode::IdDoesNotExist),
         ("noMetadataFormats", OaiErrorCode::NoMetadataFormats),
         ("noRecordsMatch", OaiErrorCode::NoRecordsMatch),
         ("noSetHierarchy", OaiErrorCode::NoSetHierarchy),
         ("somethingElse", OaiErrorCode::Other("somethingElse".into())),
     ] {
-        let xml = envelope("GetRecord", &format!(r#"<error code="{code}">  msg for {code} </error>"#));
+        let xml = envelope(
+            "GetRecord",
+            &format!(r#"<error code="{code}">  msg for {code} </error>"#),
+        );
         // GetRecord: even noRecordsMatch is an error there, so every code surfaces.
         let err = parse(&xml, Verb::GetRecord, URL).unwrap_err();
         match err {
@@ -205,8 +245,13 @@ fn every_oai_error_code_is_typed() {
         }
     }
     // Several errors are all kept.
-    let xml = envelope("ListRecords", r#"<error code="badArgument">a</error><error code="badVerb">b</error>"#);
-    let OaiError::Protocol { errors, .. } = parse(&xml, Verb::ListRecords, URL).unwrap_err() else { panic!() };
+    let xml = envelope(
+        "ListRecords",
+        r#"<error code="badArgument">a</error><error code="badVerb">b</error>"#,
+    );
+    let OaiError::Protocol { errors, .. } = parse(&xml, Verb::ListRecords, URL).unwrap_err() else {
+        panic!()
+    };
     assert_eq!(errors.len(), 2);
 }
 
@@ -217,27 +262,48 @@ fn identify_sets_and_formats_are_parsed() {
         r#"<Identify><repositoryName>Problemy Dalnego Vostoka</repositoryName><baseURL>https://j.example/oai</baseURL><protocolVersion>2.0</protocolVersion><adminEmail>a@j.example</adminEmail><earliestDatestamp>2010-01-01T00:00:00Z</earliestDatestamp><deletedRecord>persistent</deletedRecord><granularity>YYYY-MM-DDThh:mm:ssZ</granularity><compression>gzip</compression><compression>deflate</compression>
 <description><oai-identifier xmlns="http://www.openarchives.org/OAI/2.0/oai-identifier"><scheme>oai</scheme><repositoryIdentifier>j.example</repositoryIdentifier><delimiter>:</delimiter><sampleIdentifier>oai:j.example:article/1</sampleIdentifier></oai-identifier></description></Identify>"#,
     );
-    let Payload::Identify(id) = parse(&xml, Verb::Identify, URL).unwrap().payload else { panic!() };
+    let Payload::Identify(id) = parse(&xml, Verb::Identify, URL).unwrap().payload else {
+        panic!()
+    };
     assert_eq!(id.repository_name, "Problemy Dalnego Vostoka");
     assert_eq!(id.granularity(), Some(sheaf::oai::Granularity::Seconds));
     assert_eq!(id.deleted_record, "persistent");
     assert_eq!(id.compression, vec!["gzip", "deflate"]);
     assert_eq!(id.admin_emails, vec!["a@j.example"]);
 
-    let xml = envelope("ListSets", r#"<ListSets><set><setSpec>j</setSpec><setName>Journal</setName></set><set><setSpec>j:art</setSpec><setName>Articles</setName><setDescription><x/></setDescription></set></ListSets>"#);
-    let Payload::Sets(sets) = parse(&xml, Verb::ListSets, URL).unwrap().payload else { panic!() };
+    let xml = envelope(
+        "ListSets",
+        r#"<ListSets><set><setSpec>j</setSpec><setName>Journal</setName></set><set><setSpec>j:art</setSpec><setName>Articles</setName><setDescription><x/></setDescription></set></ListSets>"#,
+    );
+    let Payload::Sets(sets) = parse(&xml, Verb::ListSets, URL).unwrap().payload else {
+        panic!()
+    };
     assert_eq!(sets.len(), 2);
-    assert_eq!((sets[1].spec.as_str(), sets[1].name.as_str()), ("j:art", "Articles"));
+    assert_eq!(
+        (sets[1].spec.as_str(), sets[1].name.as_str()),
+        ("j:art", "Articles")
+    );
 
-    let xml = envelope("ListMetadataFormats", r#"<ListMetadataFormats><metadataFormat><metadataPrefix>oai_dc</metadataPrefix><schema>http://www.openarchives.org/OAI/2.0/oai_dc.xsd</schema><metadataNamespace>http://www.openarchives.org/OAI/2.0/oai_dc/</metadataNamespace></metadataFormat></ListMetadataFormats>"#);
-    let Payload::MetadataFormats(f) = parse(&xml, Verb::ListMetadataFormats, URL).unwrap().payload else { panic!() };
+    let xml = envelope(
+        "ListMetadataFormats",
+        r#"<ListMetadataFormats><metadataFormat><metadataPrefix>oai_dc</metadataPrefix><schema>http://www.openarchives.org/OAI/2.0/oai_dc.xsd</schema><metadataNamespace>http://www.openarchives.org/OAI/2.0/oai_dc/</metadataNamespace></metadataFormat></ListMetadataFormats>"#,
+    );
+    let Payload::MetadataFormats(f) = parse(&xml, Verb::ListMetadataFormats, URL).unwrap().payload
+    else {
+        panic!()
+    };
     assert_eq!(f[0].prefix, "oai_dc");
 }
 
 #[test]
 fn get_record_gives_one_record() {
-    let xml = envelope("GetRecord", &format!("<GetRecord>{}</GetRecord>", dc_record("oai:j:5", "")));
-    let Payload::Records(r) = parse(&xml, Verb::GetRecord, URL).unwrap().payload else { panic!() };
+    let xml = envelope(
+        "GetRecord",
+        &format!("<GetRecord>{}</GetRecord>", dc_record("oai:j:5", "")),
+    );
+    let Payload::Records(r) = parse(&xml, Verb::GetRecord, URL).unwrap().payload else {
+        panic!()
+    };
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].header.identifier, "oai:j:5");
 }
@@ -246,10 +312,25 @@ fn get_record_gives_one_record() {
 fn entities_and_character_references_are_decoded_once() {
     let xml = envelope(
         "ListRecords",
-        &format!("<ListRecords>{}</ListRecords>", dc_record("oai:j:1", "<dc:description>&lt;p&gt;p &amp;lt; 0.05&nbsp;&ndash; &#x41;&#66;<![CDATA[ <b>x</b>]]></dc:description>")),
+        &format!(
+            "<ListRecords>{}</ListRecords>",
+            dc_record(
+                "oai:j:1",
+                "<dc:description>&lt;p&gt;p &amp;lt; 0.05&nbsp;&ndash; &#x41;&#66;<![CDATA[ <b>x</b>]]></dc:description>"
+            )
+        ),
     );
     let recs = records(&xml);
-    let d = recs[0].metadata.as_ref().unwrap().dc.iter().find(|v| v.element == "description").unwrap().value.clone();
+    let d = recs[0]
+        .metadata
+        .as_ref()
+        .unwrap()
+        .dc
+        .iter()
+        .find(|v| v.element == "description")
+        .unwrap()
+        .value
+        .clone();
     assert_eq!(d, "<p>p &lt; 0.05\u{a0}– AB <b>x</b>");
 }
 
@@ -257,10 +338,25 @@ fn entities_and_character_references_are_decoded_once() {
 fn nested_dc_children_keep_their_text_apart() {
     let xml = envelope(
         "ListRecords",
-        &format!("<ListRecords>{}</ListRecords>", dc_record("oai:j:1", "<dc:date><dc:day>06</dc:day><dc:month>07</dc:month><dc:year>2019</dc:year></dc:date>")),
+        &format!(
+            "<ListRecords>{}</ListRecords>",
+            dc_record(
+                "oai:j:1",
+                "<dc:date><dc:day>06</dc:day><dc:month>07</dc:month><dc:year>2019</dc:year></dc:date>"
+            )
+        ),
     );
     let recs = records(&xml);
-    let d = recs[0].metadata.as_ref().unwrap().dc.iter().find(|v| v.element == "date").unwrap().value.clone();
+    let d = recs[0]
+        .metadata
+        .as_ref()
+        .unwrap()
+        .dc
+        .iter()
+        .find(|v| v.element == "date")
+        .unwrap()
+        .value
+        .clone();
     assert_eq!(d, "06 07 2019");
 }
 
@@ -271,23 +367,43 @@ fn doctype_is_refused_so_no_entity_is_ever_expanded() {
     assert!(err.to_string().contains("DTD not allowed"), "{err}");
     let laughs = format!(
         r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">{}]><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">&lol9;</OAI-PMH>"#,
-        (1..10).map(|i| format!(r#"<!ENTITY lol{i} "{}">"#, format!("&lol{};", i - 1).repeat(10))).collect::<String>()
+        (1..10)
+            .map(|i| format!(
+                r#"<!ENTITY lol{i} "{}">"#,
+                format!("&lol{};", i - 1).repeat(10)
+            ))
+            .collect::<String>()
     );
-    assert!(parse(&laughs, Verb::Identify, URL).unwrap_err().to_string().contains("DTD not allowed"));
+    assert!(
+        parse(&laughs, Verb::Identify, URL)
+            .unwrap_err()
+            .to_string()
+            .contains("DTD not allowed")
+    );
 }
 
 #[test]
 fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let depth = 100_000;
     let inner = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
-    let xml = envelope("ListRecords", &format!("<ListRecords><record><header><identifier>i</identifier><datestamp>2022-01-01</datestamp></header><metadata><oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/oai_dc/\">{inner}</oai_dc:dc></metadata></record></ListRecords>"));
+    let xml = envelope(
+        "ListRecords",
+        &format!(
+            "<ListRecords><record><header><identifier>i</identifier><datestamp>2022-01-01</datestamp></header><metadata><oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/oai_dc/\">{inner}</oai_dc:dc></metadata></record></ListRecords>"
+        ),
+    );
     let err = parse(&xml, Verb::ListRecords, URL).unwrap_err();
     assert!(err.to_string().contains("nested deeper"), "{err}");
 }
 
 #[test]
 fn html_pages_and_empty_bodies_are_not_oai() {
-    for body in ["", "   ", "<html><body>Service temporarily unavailable</body></html>", "<!-- x --><error/>"] {
+    for body in [
+        "",
+        "   ",
+        "<html><body>Service temporarily unavailable</body></html>",
+        "<!-- x --><error/>",
+    ] {
         let err = parse(body, Verb::ListRecords, URL).unwrap_err();
         assert!(matches!(err, OaiError::NotOai { .. }), "{body:?}: {err:?}");
         assert!(err.is_transient());
@@ -296,7 +412,10 @@ fn html_pages_and_empty_bodies_are_not_oai() {
 
 #[test]
 fn malformed_xml_reports_a_position() {
-    let xml = envelope("ListRecords", "<ListRecords><record><header><identifier>x</identifier></record></ListRecords>");
+    let xml = envelope(
+        "ListRecords",
+        "<ListRecords><record><header><identifier>x</identifier></record></ListRecords>",
+    );
     match parse(&xml, Verb::ListRecords, URL).unwrap_err() {
         OaiError::Xml { position, .. } => assert!(position > 0),
         other => panic!("{other:?}"),
@@ -310,7 +429,9 @@ fn unparseable_datestamps_keep_the_record() {
         r#"<ListRecords><record><header><identifier>oai:j:1</identifier><datestamp>2016-01-0Z</datestamp></header></record></ListRecords>"#,
     );
     let resp = parse(&xml, Verb::ListRecords, URL).unwrap();
-    let Payload::Records(r) = resp.payload else { panic!() };
+    let Payload::Records(r) = resp.payload else {
+        panic!()
+    };
     assert_eq!(r[0].header.datestamp, None);
     assert_eq!(r[0].header.datestamp_raw, "2016-01-0Z");
     assert!(resp.warnings.iter().any(|w| w.contains("datestamp")));

@@ -22,9 +22,11 @@ use crate::oai::error::OaiErrorCode;
 use crate::oai::response::Payload;
 use crate::oai::{Granularity, HttpClient, ListArgs, OaiClient, OaiError, Request, Verb};
 use crate::store::sources::IdentifyUpdate;
-use crate::store::{Checkpoint, NewRun, PageCounts, Run, RunStatus, Source, Store, StoreError, Trigger};
+use crate::store::{
+    Checkpoint, NewRun, PageCounts, Run, RunStatus, Source, Store, StoreError, Trigger,
+};
 use page::PreparedPage;
-use plan::{plan_window, PlanError, Window};
+use plan::{PlanError, Window, plan_window};
 
 /// Harvest tuning; defaults in `config/default.toml`.
 #[derive(Debug, Clone)]
@@ -102,7 +104,16 @@ pub struct LogProgress;
 
 impl Progress for LogProgress {
     fn page(&self, run_id: i64, seen: u64, complete_list_size: Option<u64>, counts: &PageCounts) {
-        tracing::info!(run.id = run_id, records_seen = seen, complete_list_size, new = counts.new, updated = counts.updated, unchanged = counts.unchanged, deleted = counts.deleted, "page stored");
+        tracing::info!(
+            run.id = run_id,
+            records_seen = seen,
+            complete_list_size,
+            new = counts.new,
+            updated = counts.updated,
+            unchanged = counts.unchanged,
+            deleted = counts.deleted,
+            "page stored"
+        );
     }
 }
 
@@ -164,8 +175,15 @@ impl Harvester {
     ) -> Result<Run, HarvestError> {
         let ttl = self.cfg.lease_ttl;
         let fresh = self.store.source_by_id(source.id).await?;
-        let stealable = fresh.lease_owner.as_deref().filter(|o| worker::owner_is_dead(o));
-        if !self.store.acquire_lease(source.id, &self.worker_id, ttl, stealable).await? {
+        let stealable = fresh
+            .lease_owner
+            .as_deref()
+            .filter(|o| worker::owner_is_dead(o));
+        if !self
+            .store
+            .acquire_lease(source.id, &self.worker_id, ttl, stealable)
+            .await?
+        {
             return Err(HarvestError::Busy {
                 name: source.name.clone(),
                 owner: fresh.lease_owner.unwrap_or_default(),
@@ -204,7 +222,10 @@ impl Harvester {
     ) -> Result<Run, HarvestError> {
         let client = OaiClient::new(self.http.clone(), &source.base_url)?;
         if let Some(dead) = self.store.abandon_running(source.id).await? {
-            progress.note(&format!("run {} was left running by a stopped worker; marked abandoned", dead.id));
+            progress.note(&format!(
+                "run {} was left running by a stopped worker; marked abandoned",
+                dead.id
+            ));
         }
         let explicit = opts.from.is_some() || opts.until.is_some();
         let resume = if opts.full || explicit {
@@ -268,7 +289,13 @@ impl Harvester {
                         .incremental_base(source.id, &source.metadata_prefix, &source.sets)
                         .await?
                 };
-                let w = plan_window(granularity, opts.full, opts.from.as_deref(), opts.until.as_deref(), base)?;
+                let w = plan_window(
+                    granularity,
+                    opts.full,
+                    opts.from.as_deref(),
+                    opts.until.as_deref(),
+                    base,
+                )?;
                 NewRun {
                     source_id: source.id,
                     trigger: opts.trigger,
@@ -306,7 +333,10 @@ impl Harvester {
             Err(_) => RunStatus::Failed,
         };
         let message = outcome.as_ref().err().map(|e| e.to_string());
-        let finished = self.store.finish_run(run.id, status, message.as_deref()).await?;
+        let finished = self
+            .store
+            .finish_run(run.id, status, message.as_deref())
+            .await?;
         if status == RunStatus::Completed {
             self.store.set_not_before(source.id, None).await?;
         }
@@ -316,7 +346,12 @@ impl Harvester {
         }
     }
 
-    async fn page_loop(&self, client: &OaiClient, run: &Run, progress: &dyn Progress) -> Result<(), HarvestError> {
+    async fn page_loop(
+        &self,
+        client: &OaiClient,
+        run: &Run,
+        progress: &dyn Progress,
+    ) -> Result<(), HarvestError> {
         let window = Window {
             from: run.window_from.clone(),
             until: run.window_until.clone(),
@@ -326,7 +361,8 @@ impl Harvester {
         } else {
             run.sets.iter().cloned().map(Some).collect()
         };
-        let (tx, mut rx) = mpsc::channel::<Result<FetchedPage, ListEnd>>(self.cfg.prefetch_pages.max(1));
+        let (tx, mut rx) =
+            mpsc::channel::<Result<FetchedPage, ListEnd>>(self.cfg.prefetch_pages.max(1));
         let producer = tokio::spawn(produce(
             client.clone(),
             lists,
@@ -361,7 +397,11 @@ impl Harvester {
                 retries: page.retries as i32,
                 warnings,
             };
-            match self.store.store_page(run.id, run.source_id, lease, &page.prepared.rows, &cp).await {
+            match self
+                .store
+                .store_page(run.id, run.source_id, lease, &page.prepared.rows, &cp)
+                .await
+            {
                 Ok(counts) => {
                     seen += page.prepared.rows.len() as u64;
                     progress.page(run.id, seen, page.complete_list_size, &counts);
@@ -379,7 +419,10 @@ impl Harvester {
 }
 
 /// Fetches every remaining list of a run page by page, running ahead of the store.
-#[expect(clippy::too_many_arguments, reason = "one call site; a struct would only rename them")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename them"
+)]
 async fn produce(
     client: OaiClient,
     lists: Vec<Option<String>>,
@@ -398,7 +441,9 @@ async fn produce(
             until: window.until.clone(),
             set: set.clone(),
         });
-        if let Err(e) = produce_list(&client, i as i32, first, token.take(), max_empty_pages, &tx).await {
+        if let Err(e) =
+            produce_list(&client, i as i32, first, token.take(), max_empty_pages, &tx).await
+        {
             let _ = tx.send(Err(ListEnd::Failed(e))).await;
             return;
         }
@@ -417,7 +462,10 @@ async fn produce_list(
 ) -> Result<(), HarvestError> {
     let resuming = resume_token.is_some();
     let mut req = match resume_token {
-        Some(token) => Request::Resume { verb: Verb::ListRecords, token },
+        Some(token) => Request::Resume {
+            verb: Verb::ListRecords,
+            token,
+        },
         None => first.clone(),
     };
     let mut seen_tokens: HashSet<String> = HashSet::new();
@@ -427,7 +475,11 @@ async fn produce_list(
     loop {
         let (resp, stats) = match client.request(&req).await {
             Ok(r) => r,
-            Err(e) if resuming && pages == 0 && e.protocol_code() == Some(&OaiErrorCode::BadResumptionToken) => {
+            Err(e)
+                if resuming
+                    && pages == 0
+                    && e.protocol_code() == Some(&OaiErrorCode::BadResumptionToken) =>
+            {
                 // The checkpoint's token expired while we were away: redo this list.
                 tracing::warn!("stored resumption token rejected; restarting the list");
                 req = first.clone();
@@ -454,7 +506,9 @@ async fn produce_list(
             h.finalize().to_vec()
         };
         if !records.is_empty() && !seen_pages.insert(fingerprint) {
-            return Err(HarvestError::Loop("the server sent the same page twice".into()));
+            return Err(HarvestError::Loop(
+                "the server sent the same page twice".into(),
+            ));
         }
         let high_water = records.iter().filter_map(|r| r.header.datestamp).max();
         let prepared = tokio::task::spawn_blocking(move || page::prepare(records))
@@ -464,16 +518,18 @@ async fn produce_list(
         if prepared.rows.is_empty() && prepared.failed == 0 && next.is_some() {
             empty_run += 1;
             if empty_run >= max_empty_pages {
-                warnings.push(format!("{empty_run} consecutive empty pages; list ended early"));
+                warnings.push(format!(
+                    "{empty_run} consecutive empty pages; list ended early"
+                ));
                 next = None;
             }
         } else {
             empty_run = 0;
         }
-        if let Some(t) = &next {
-            if !seen_tokens.insert(t.clone()) {
-                return Err(HarvestError::Loop(format!("token {t:?} repeated")));
-            }
+        if let Some(t) = &next
+            && !seen_tokens.insert(t.clone())
+        {
+            return Err(HarvestError::Loop(format!("token {t:?} repeated")));
         }
         let done = next.is_none();
         let page = FetchedPage {
@@ -492,7 +548,12 @@ async fn produce_list(
             return Ok(());
         }
         match next {
-            Some(token) => req = Request::Resume { verb: Verb::ListRecords, token },
+            Some(token) => {
+                req = Request::Resume {
+                    verb: Verb::ListRecords,
+                    token,
+                }
+            }
             None => return Ok(()),
         }
     }

@@ -28,7 +28,8 @@ pub fn prepare(records: Vec<OaiRecord>) -> PreparedPage {
         let id = rec.header.identifier.trim().to_owned();
         if id.is_empty() {
             page.failed += 1;
-            page.warnings.push("record without identifier skipped".into());
+            page.warnings
+                .push("record without identifier skipped".into());
             continue;
         }
         let row = to_row(id.clone(), rec, &mut page.warnings);
@@ -60,7 +61,10 @@ fn to_row(id: String, rec: OaiRecord, warnings: &mut Vec<String>) -> RecordRow {
     match (h.deleted, rec.metadata) {
         (true, _) => {}
         (false, None) => {
-            warnings.push(format!("{}: live record without metadata; stored copy kept", row.oai_identifier));
+            warnings.push(format!(
+                "{}: live record without metadata; stored copy kept",
+                row.oai_identifier
+            ));
             row.flags.push("metadata_missing".into());
         }
         (false, Some(md)) => {
@@ -126,7 +130,11 @@ mod tests {
 
     #[test]
     fn duplicates_in_a_page_keep_the_last_occurrence() {
-        let p = prepare(vec![rec("x", "one", false), rec("y", "two", false), rec("x", "three", false)]);
+        let p = prepare(vec![
+            rec("x", "one", false),
+            rec("y", "two", false),
+            rec("x", "three", false),
+        ]);
         assert_eq!(p.rows.len(), 2);
         assert_eq!(p.rows[0].title.as_deref(), Some("three"));
         assert_eq!(p.rows[0].sets, vec!["a", "b"]);

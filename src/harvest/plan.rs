@@ -48,21 +48,28 @@ pub fn plan_window(
         }),
     };
     let until = user_until.map(parse).transpose()?;
-    if let (Some(f), Some(u)) = (&from, &until) {
-        if f.instant > end_of(u) {
-            return Err(PlanError::Inverted(
-                user_from.unwrap_or_default().to_owned(),
-                user_until.unwrap_or_default().to_owned(),
-            ));
-        }
+    if let (Some(f), Some(u)) = (&from, &until)
+        && f.instant > end_of(u)
+    {
+        return Err(PlanError::Inverted(
+            user_from.unwrap_or_default().to_owned(),
+            user_until.unwrap_or_default().to_owned(),
+        ));
     }
     // One granularity for both bounds: the server's if it only knows days; else seconds
     // unless every bound was given as a day.
     let form = match granularity {
         Granularity::Day => Granularity::Day,
         Granularity::Seconds => {
-            let all_days = from.iter().chain(until.iter()).all(|d| d.granularity == Granularity::Day);
-            if all_days { Granularity::Day } else { Granularity::Seconds }
+            let all_days = from
+                .iter()
+                .chain(until.iter())
+                .all(|d| d.granularity == Granularity::Day);
+            if all_days {
+                Granularity::Day
+            } else {
+                Granularity::Seconds
+            }
         }
     };
     let fmt_from = |d: ProtocolDate| form.format(d.instant);
@@ -104,7 +111,10 @@ mod tests {
     fn first_harvest_sends_no_dates() {
         for g in [Granularity::Day, Granularity::Seconds] {
             assert_eq!(plan_window(g, false, None, None, None), Ok(w(None, None)));
-            assert_eq!(plan_window(g, true, None, None, Some(base())), Ok(w(None, None)));
+            assert_eq!(
+                plan_window(g, true, None, None, Some(base())),
+                Ok(w(None, None))
+            );
         }
     }
 
@@ -123,30 +133,86 @@ mod tests {
     #[test]
     fn explicit_dates_follow_the_server_granularity_and_never_mix() {
         let cases = [
-            (Granularity::Day, Some("2022-01-01T12:00:00Z"), Some("2022-02-01"), w(Some("2022-01-01"), Some("2022-02-01"))),
-            (Granularity::Seconds, Some("2022-01-01"), Some("2022-02-01"), w(Some("2022-01-01"), Some("2022-02-01"))),
-            (Granularity::Seconds, Some("2022-01-01T12:00:00Z"), Some("2022-02-01"), w(Some("2022-01-01T12:00:00Z"), Some("2022-02-01T23:59:59Z"))),
-            (Granularity::Seconds, Some("2022-01-01"), Some("2022-02-01T05:35:00Z"), w(Some("2022-01-01T00:00:00Z"), Some("2022-02-01T05:35:00Z"))),
-            (Granularity::Seconds, None, Some("2022-02-01"), w(None, Some("2022-02-01"))),
+            (
+                Granularity::Day,
+                Some("2022-01-01T12:00:00Z"),
+                Some("2022-02-01"),
+                w(Some("2022-01-01"), Some("2022-02-01")),
+            ),
+            (
+                Granularity::Seconds,
+                Some("2022-01-01"),
+                Some("2022-02-01"),
+                w(Some("2022-01-01"), Some("2022-02-01")),
+            ),
+            (
+                Granularity::Seconds,
+                Some("2022-01-01T12:00:00Z"),
+                Some("2022-02-01"),
+                w(Some("2022-01-01T12:00:00Z"), Some("2022-02-01T23:59:59Z")),
+            ),
+            (
+                Granularity::Seconds,
+                Some("2022-01-01"),
+                Some("2022-02-01T05:35:00Z"),
+                w(Some("2022-01-01T00:00:00Z"), Some("2022-02-01T05:35:00Z")),
+            ),
+            (
+                Granularity::Seconds,
+                None,
+                Some("2022-02-01"),
+                w(None, Some("2022-02-01")),
+            ),
         ];
         for (g, f, u, want) in cases {
-            assert_eq!(plan_window(g, false, f, u, None), Ok(want), "{g:?} {f:?} {u:?}");
+            assert_eq!(
+                plan_window(g, false, f, u, None),
+                Ok(want),
+                "{g:?} {f:?} {u:?}"
+            );
         }
         // Incremental base (seconds) with a day-form until: both go to seconds.
         assert_eq!(
-            plan_window(Granularity::Seconds, false, None, Some("2022-06-30"), Some(base())),
-            Ok(w(Some("2022-06-21T09:59:59Z"), Some("2022-06-30T23:59:59Z")))
+            plan_window(
+                Granularity::Seconds,
+                false,
+                None,
+                Some("2022-06-30"),
+                Some(base())
+            ),
+            Ok(w(
+                Some("2022-06-21T09:59:59Z"),
+                Some("2022-06-30T23:59:59Z")
+            ))
         );
     }
 
     #[test]
     fn bad_and_inverted_dates_are_refused() {
-        assert!(matches!(plan_window(Granularity::Day, false, Some("21.06.2022"), None, None), Err(PlanError::BadDate(_))));
         assert!(matches!(
-            plan_window(Granularity::Day, false, Some("2022-02-02"), Some("2022-02-01"), None),
+            plan_window(Granularity::Day, false, Some("21.06.2022"), None, None),
+            Err(PlanError::BadDate(_))
+        ));
+        assert!(matches!(
+            plan_window(
+                Granularity::Day,
+                false,
+                Some("2022-02-02"),
+                Some("2022-02-01"),
+                None
+            ),
             Err(PlanError::Inverted(..))
         ));
         // Same day is fine: until covers the whole day.
-        assert!(plan_window(Granularity::Seconds, false, Some("2022-02-01T10:00:00Z"), Some("2022-02-01"), None).is_ok());
+        assert!(
+            plan_window(
+                Granularity::Seconds,
+                false,
+                Some("2022-02-01T10:00:00Z"),
+                Some("2022-02-01"),
+                None
+            )
+            .is_ok()
+        );
     }
 }

@@ -21,7 +21,9 @@ pub fn owner_is_dead(owner: &str) -> bool {
     let (Some(_nonce), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
-    let Ok(pid) = pid.parse::<i32>() else { return false };
+    let Ok(pid) = pid.parse::<i32>() else {
+        return false;
+    };
     if host != hostname() || pid == std::process::id() as i32 {
         return false;
     }

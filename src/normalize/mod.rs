@@ -67,7 +67,10 @@ pub fn normalize(values: &[DcValue]) -> Normalized {
                 let t = v.value.split_whitespace().collect::<Vec<_>>().join(" ");
                 (!t.is_empty()).then(|| LangValue {
                     value: t,
-                    lang: v.lang.as_deref().map(|l| l[..l.find(['-', '_']).unwrap_or(l.len())].to_lowercase()),
+                    lang: v
+                        .lang
+                        .as_deref()
+                        .map(|l| l[..l.find(['-', '_']).unwrap_or(l.len())].to_lowercase()),
                 })
             })
             .collect()
@@ -85,10 +88,16 @@ pub fn normalize(values: &[DcValue]) -> Normalized {
     }
     let record = NormalizedRecord {
         titles,
-        creators: text("creator").into_iter().map(|c| serde_json::json!({"name": c.value})).collect(),
+        creators: text("creator")
+            .into_iter()
+            .map(|c| serde_json::json!({"name": c.value}))
+            .collect(),
         subjects: text("subject"),
         descriptions: text("description"),
-        issued: values.iter().find(|v| v.element == "date").map(|v| v.value.trim().to_owned()),
+        issued: values
+            .iter()
+            .find(|v| v.element == "date")
+            .map(|v| v.value.trim().to_owned()),
         languages: text("language").into_iter().map(|l| l.value).collect(),
         types: Vec::new(),
         doi: doi.clone(),

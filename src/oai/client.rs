@@ -8,9 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use rand::Rng;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, FROM, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, FROM, HeaderMap, HeaderValue, RETRY_AFTER};
 
-use super::decode::{decode_body, DecodeReport};
+use super::decode::{DecodeReport, decode_body};
 use super::error::OaiError;
 use super::request::Request;
 use super::response::{self, Response};
@@ -82,12 +82,23 @@ impl HttpClient {
         // Ignored error: another part of the process installed a provider first.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("text/xml, application/xml;q=0.9, */*;q=0.1"));
-        if let Some(from) = cfg.from_email.as_deref().and_then(|f| HeaderValue::from_str(f).ok()) {
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("text/xml, application/xml;q=0.9, */*;q=0.1"),
+        );
+        if let Some(from) = cfg
+            .from_email
+            .as_deref()
+            .and_then(|f| HeaderValue::from_str(f).ok())
+        {
             headers.insert(FROM, from);
         }
         let client = reqwest::Client::builder()
-            .user_agent(format!("sheaf/{} (+{})", env!("CARGO_PKG_VERSION"), cfg.contact))
+            .user_agent(format!(
+                "sheaf/{} (+{})",
+                env!("CARGO_PKG_VERSION"),
+                cfg.contact
+            ))
             .default_headers(headers)
             .connect_timeout(cfg.connect_timeout)
             .read_timeout(cfg.read_timeout)
@@ -113,7 +124,12 @@ impl HttpClient {
     pub async fn get(&self, url: &url::Url) -> Result<Fetched, OaiError> {
         let u = url.as_str().to_owned();
         let classify = |e: reqwest::Error| classify(e, &u, self.cfg.request_timeout);
-        let resp = self.client.get(url.clone()).send().await.map_err(classify)?;
+        let resp = self
+            .client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(classify)?;
         let status = resp.status().as_u16();
         let final_url = resp.url().clone();
         let charset = resp
@@ -300,7 +316,9 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
     let cap = exp.min(Duration::from_secs(300));
     let half = cap / 2;
-    half + cap.saturating_sub(half).mul_f64(rand::rng().random::<f64>())
+    half + cap
+        .saturating_sub(half)
+        .mul_f64(rand::rng().random::<f64>())
 }
 
 /// Parses and checks a base URL: http(s) only, no credentials embedded, no fragment.
@@ -330,12 +348,18 @@ mod tests {
     #[test]
     fn retry_after_in_both_forms() {
         let now = Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(
             parse_retry_after("Sat, 28 Nov 2026 10:01:30 GMT", now),
             Some(Duration::from_secs(90))
         );
-        assert_eq!(parse_retry_after("Sat, 28 Nov 2026 09:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sat, 28 Nov 2026 09:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
@@ -344,7 +368,9 @@ mod tests {
         let b = Duration::from_secs(2);
         for attempt in 1..30 {
             let d = backoff(b, attempt);
-            let full = b.saturating_mul(1 << (attempt - 1).min(16)).min(Duration::from_secs(300));
+            let full = b
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(Duration::from_secs(300));
             assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
         }
     }

@@ -52,7 +52,9 @@ fn declared_encoding(body: &[u8]) -> Option<&'static Encoding> {
     let end = head.windows(2).position(|w| w == b"?>")?;
     let decl = std::str::from_utf8(&head[..end]).ok()?;
     let at = decl.find("encoding")?;
-    let after = decl[at + "encoding".len()..].trim_start().strip_prefix('=')?;
+    let after = decl[at + "encoding".len()..]
+        .trim_start()
+        .strip_prefix('=')?;
     let after = after.trim_start();
     let quote = after.chars().next()?;
     if quote != '"' && quote != '\'' {
@@ -75,14 +77,13 @@ pub fn strip_illegal_chars(text: String) -> (String, usize) {
     let mut removed = 0;
     let mut rest = text.as_str();
     while let Some(c) = rest.chars().next() {
-        if c == '&' && rest.starts_with("&#") {
-            if let Some((len, ch)) = char_ref(rest) {
-                if ch.is_none_or(is_illegal) {
-                    removed += 1;
-                    rest = &rest[len..];
-                    continue;
-                }
-            }
+        if rest.starts_with("&#")
+            && let Some((len, ch)) = char_ref(rest)
+            && ch.is_none_or(is_illegal)
+        {
+            removed += 1;
+            rest = &rest[len..];
+            continue;
         }
         if is_illegal(c) {
             removed += 1;
@@ -138,7 +139,8 @@ mod tests {
 
     #[test]
     fn declared_windows_1251_is_decoded() {
-        let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode("<?xml version=\"1.0\" encoding=\"windows-1251\"?><a>Журнал</a>");
+        let (bytes, _, _) = encoding_rs::WINDOWS_1251
+            .encode("<?xml version=\"1.0\" encoding=\"windows-1251\"?><a>Журнал</a>");
         let (t, r) = decode_body(&bytes, Some("utf-8"));
         assert!(t.ends_with("<a>Журнал</a>"), "{t}");
         assert_eq!(r.encoding, "windows-1251");
@@ -161,7 +163,8 @@ mod tests {
 
     #[test]
     fn illegal_characters_and_references_are_removed() {
-        let (t, n) = strip_illegal_chars("<a>x\u{1}y&#x0;&#xFFFE;&#55296;&#65;&#x42;z\u{0}</a>".into());
+        let (t, n) =
+            strip_illegal_chars("<a>x\u{1}y&#x0;&#xFFFE;&#55296;&#65;&#x42;z\u{0}</a>".into());
         assert_eq!(t, "<a>xy&#65;&#x42;z</a>");
         assert_eq!(n, 5);
     }

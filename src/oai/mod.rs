@@ -17,8 +17,8 @@ pub use datestamp::Granularity;
 pub use error::{OaiError, OaiErrorCode, ProtocolError};
 pub use request::{ListArgs, Request, Verb};
 pub use response::{
-    Header, Identify, MetadataFormat, OaiRecord, Payload, RecordMetadata, Response, ResumptionToken,
-    SetInfo,
+    Header, Identify, MetadataFormat, OaiRecord, Payload, RecordMetadata, Response,
+    ResumptionToken, SetInfo,
 };
 
 /// Namespace of the OAI-PMH envelope.

@@ -210,7 +210,10 @@ mod tests {
         );
         // Decoding gives back the token byte for byte: no double encoding.
         let decoded: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-        assert_eq!(decoded[1].1, "2021@Primo@oai_dc@AAAW+AAU/x=y &verb=Identify%00");
+        assert_eq!(
+            decoded[1].1,
+            "2021@Primo@oai_dc@AAAW+AAU/x=y &verb=Identify%00"
+        );
     }
 
     #[test]

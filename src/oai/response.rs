@@ -10,15 +10,15 @@
 //! by a counter rather than recursion (#76).
 
 use chrono::{DateTime, Utc};
+use quick_xml::NsReader;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
 
-use super::datestamp::{parse_datestamp, Granularity};
+use super::datestamp::{Granularity, parse_datestamp};
 use super::error::{OaiError, OaiErrorCode, ProtocolError};
 use super::request::Verb;
 use super::{OAI_DC_NS, OAI_NS};
-use crate::domain::{DcNamespace, DcValue, DCTERMS_NS, DC_NS};
+use crate::domain::{DC_NS, DCTERMS_NS, DcNamespace, DcValue};
 
 /// Elements nested deeper than this make the page malformed.
 pub const MAX_DEPTH: usize = 256;
@@ -251,7 +251,7 @@ impl<'i> Parser<'i> {
         }
     }
 
-    fn from_qx(&self, e: quick_xml::Error) -> OaiError {
+    fn qx_err(&self, e: quick_xml::Error) -> OaiError {
         OaiError::Xml {
             url: self.url.to_owned(),
             position: self.reader.error_position(),
@@ -453,7 +453,6 @@ impl<'i> Parser<'i> {
         Ok(())
     }
 
-
     fn end(&mut self, in_oai: bool, name: &str, acc: &mut Acc) {
         if !in_oai {
             return;
@@ -478,9 +477,13 @@ impl<'i> Parser<'i> {
                     tok.token = (!t.is_empty()).then_some(t);
                 }
             }
-            ("repositoryName", Field::RepositoryName) => acc.identify.repository_name = self.take_text(),
+            ("repositoryName", Field::RepositoryName) => {
+                acc.identify.repository_name = self.take_text()
+            }
             ("baseURL", Field::BaseUrl) => acc.identify.base_url = self.take_text(),
-            ("protocolVersion", Field::ProtocolVersion) => acc.identify.protocol_version = self.take_text(),
+            ("protocolVersion", Field::ProtocolVersion) => {
+                acc.identify.protocol_version = self.take_text()
+            }
             ("adminEmail", Field::AdminEmail) => {
                 let v = self.take_text();
                 acc.identify.admin_emails.push(v);
@@ -488,7 +491,9 @@ impl<'i> Parser<'i> {
             ("earliestDatestamp", Field::EarliestDatestamp) => {
                 acc.identify.earliest_datestamp = self.take_text()
             }
-            ("deletedRecord", Field::DeletedRecord) => acc.identify.deleted_record = self.take_text(),
+            ("deletedRecord", Field::DeletedRecord) => {
+                acc.identify.deleted_record = self.take_text()
+            }
             ("granularity", Field::Granularity) => acc.identify.granularity_raw = self.take_text(),
             ("compression", Field::Compression) => {
                 let v = self.take_text();
@@ -496,7 +501,9 @@ impl<'i> Parser<'i> {
             }
             ("metadataPrefix", Field::MetadataPrefix) => acc.format.prefix = self.take_text(),
             ("schema", Field::Schema) => acc.format.schema = self.take_text(),
-            ("metadataNamespace", Field::MetadataNamespace) => acc.format.namespace = self.take_text(),
+            ("metadataNamespace", Field::MetadataNamespace) => {
+                acc.format.namespace = self.take_text()
+            }
             ("metadataFormat", _) => acc.formats.push(std::mem::take(&mut acc.format)),
             ("setSpec", Field::SetSpec) => acc.set.spec = self.take_text(),
             ("setName", Field::SetName) => acc.set.name = self.take_text(),
@@ -525,7 +532,11 @@ impl<'i> Parser<'i> {
             }
             ("record", _) => {
                 let header = std::mem::take(&mut acc.header);
-                let metadata = if header.deleted { None } else { acc.metadata.take() };
+                let metadata = if header.deleted {
+                    None
+                } else {
+                    acc.metadata.take()
+                };
                 acc.metadata = None;
                 acc.records.push(OaiRecord { header, metadata });
                 self.in_record = false;
@@ -538,11 +549,13 @@ impl<'i> Parser<'i> {
     fn skip_element(&mut self, _start: &BytesStart<'_>) -> Result<(), OaiError> {
         let mut level = 1usize;
         while level > 0 {
-            match self.reader.read_event().map_err(|e| self.from_qx(e))? {
+            match self.reader.read_event().map_err(|e| self.qx_err(e))? {
                 Event::Start(_) => {
                     level += 1;
                     if self.depth + level > MAX_DEPTH {
-                        return Err(self.xml_err(format!("elements nested deeper than {MAX_DEPTH}")));
+                        return Err(
+                            self.xml_err(format!("elements nested deeper than {MAX_DEPTH}"))
+                        );
                     }
                 }
                 Event::End(_) => level -= 1,
@@ -568,8 +581,13 @@ impl<'i> Parser<'i> {
             match event {
                 Event::DocType(_) => return Err(self.xml_err("DTD not allowed")),
                 Event::Start(e) if level == 0 && out.is_none() => {
-                    is_dc = e.local_name().as_ref() == "dc" && (ns_uri == OAI_DC_NS || ns_uri == DC_NS);
-                    root = Some((before, before + 1 + e.name().as_ref().len(), self.missing_decls(&e)));
+                    is_dc =
+                        e.local_name().as_ref() == "dc" && (ns_uri == OAI_DC_NS || ns_uri == DC_NS);
+                    root = Some((
+                        before,
+                        before + 1 + e.name().as_ref().len(),
+                        self.missing_decls(&e),
+                    ));
                     out = Some(RecordMetadata::default());
                     level = 1;
                     self.check_depth(level)?;
@@ -598,10 +616,11 @@ impl<'i> Parser<'i> {
                 Event::Empty(_) => {}
                 Event::End(_) if level == 0 => return Ok(out), // </metadata>
                 Event::End(_) => {
-                    if is_dc && level == 2 {
-                        if let (Some(v), Some(m)) = (cur.take(), out.as_mut()) {
-                            m.dc.push(v);
-                        }
+                    if is_dc
+                        && level == 2
+                        && let (Some(v), Some(m)) = (cur.take(), out.as_mut())
+                    {
+                        m.dc.push(v);
                     }
                     level -= 1;
                     if level == 0 {
@@ -645,7 +664,7 @@ impl<'i> Parser<'i> {
                 };
                 Ok((uri, event))
             }
-            Err(e) => Err(self.from_qx(e)),
+            Err(e) => Err(self.qx_err(e)),
         }
     }
 
@@ -708,7 +727,9 @@ impl<'i> Parser<'i> {
     }
 
     fn fragment(&self, start: usize, insert_at: usize, decls: &str, end: usize) -> String {
-        let (Some(head), Some(tail)) = (self.xml.get(start..insert_at), self.xml.get(insert_at..end)) else {
+        let (Some(head), Some(tail)) =
+            (self.xml.get(start..insert_at), self.xml.get(insert_at..end))
+        else {
             return String::new();
         };
         let mut s = String::with_capacity(end - start + decls.len());
@@ -720,7 +741,10 @@ impl<'i> Parser<'i> {
 
     fn finish(self, verb: Verb, acc: Acc) -> Result<Response, OaiError> {
         let mut errors = acc.errors;
-        let list_verb = matches!(verb, Verb::ListIdentifiers | Verb::ListRecords | Verb::ListSets);
+        let list_verb = matches!(
+            verb,
+            Verb::ListIdentifiers | Verb::ListRecords | Verb::ListSets
+        );
         // Normal outcomes, not failures: an empty list, or a repository without sets.
         errors.retain(|e| {
             !(list_verb && e.code == OaiErrorCode::NoRecordsMatch

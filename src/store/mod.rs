@@ -10,8 +10,8 @@ pub mod sources;
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use records::{PageCounts, RecordRow};
 pub use runs::{Checkpoint, NewRun, Run, RunStatus, Trigger};
@@ -109,14 +109,15 @@ impl Store {
     /// Which migrations exist and which are applied.
     pub async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
         let known = MIGRATOR.iter().map(|m| m.version).collect();
-        let exists: bool =
-            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-                .fetch_one(&self.pool)
-                .await?;
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?;
         let applied = if exists {
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-                .fetch_all(&self.pool)
-                .await?
+            sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await?
         } else {
             Vec::new()
         };
@@ -125,6 +126,8 @@ impl Store {
 
     /// `SELECT version()`, for status output.
     pub async fn server_version(&self) -> Result<String, StoreError> {
-        Ok(sqlx::query_scalar("SELECT version()").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT version()")
+            .fetch_one(&self.pool)
+            .await?)
     }
 }

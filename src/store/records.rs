@@ -65,7 +65,11 @@ fn join(v: &[String]) -> String {
 
 /// PostgreSQL text cannot hold U+0000.
 fn clean(s: &str) -> String {
-    if s.contains('\0') { s.replace('\0', "") } else { s.to_owned() }
+    if s.contains('\0') {
+        s.replace('\0', "")
+    } else {
+        s.to_owned()
+    }
 }
 
 fn clean_opt(s: &Option<String>) -> Option<String> {
@@ -177,7 +181,9 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if res.rows_affected() != 1 {
-            return Err(StoreError::LeaseLost(format!("run {run_id} is no longer ours")));
+            return Err(StoreError::LeaseLost(format!(
+                "run {run_id} is no longer ours"
+            )));
         }
         tx.commit().await?;
         Ok(counts)

@@ -186,9 +186,12 @@ macro_rules! run_columns {
 impl Store {
     /// Opens a run in state `running`.
     pub async fn start_run(&self, r: &NewRun) -> Result<Run, StoreError> {
-        let sql = concat!("INSERT INTO harvest_runs (source_id, trigger, full_harvest, metadata_prefix, sets, \
+        let sql = concat!(
+            "INSERT INTO harvest_runs (source_id, trigger, full_harvest, metadata_prefix, sets, \
              window_from, window_until, first_response_date, resumed_from, set_index, resumption_token, worker) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ", run_columns!());
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ",
+            run_columns!()
+        );
         Ok(sqlx::query_as(sql)
             .bind(r.source_id)
             .bind(r.trigger.as_str())
@@ -207,7 +210,11 @@ impl Store {
     }
 
     /// Stores the responseDate of the run's first request (only if not inherited).
-    pub async fn set_first_response_date(&self, run_id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn set_first_response_date(
+        &self,
+        run_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE harvest_runs SET first_response_date = COALESCE(first_response_date, $2) WHERE id = $1")
             .bind(run_id)
             .bind(at)
@@ -227,10 +234,18 @@ impl Store {
     }
 
     /// Ends a run.
-    pub async fn finish_run(&self, run_id: i64, status: RunStatus, error: Option<&str>) -> Result<Run, StoreError> {
-        let sql = concat!("UPDATE harvest_runs SET status = $2, error = $3, finished_at = now(), heartbeat_at = now(), \
+    pub async fn finish_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        error: Option<&str>,
+    ) -> Result<Run, StoreError> {
+        let sql = concat!(
+            "UPDATE harvest_runs SET status = $2, error = $3, finished_at = now(), heartbeat_at = now(), \
              resumption_token = CASE WHEN $2 = 'completed' THEN NULL ELSE resumption_token END \
-             WHERE id = $1 RETURNING ", run_columns!());
+             WHERE id = $1 RETURNING ",
+            run_columns!()
+        );
         Ok(sqlx::query_as(sql)
             .bind(run_id)
             .bind(status.as_str())
@@ -252,10 +267,16 @@ impl Store {
     /// Marks every `running` run of a source abandoned; the caller holds the lease, so no
     /// live worker owns them. Returns the most recent one, to resume from.
     pub async fn abandon_running(&self, source_id: i64) -> Result<Option<Run>, StoreError> {
-        let sql = concat!("UPDATE harvest_runs SET status = 'abandoned', finished_at = now(), \
+        let sql = concat!(
+            "UPDATE harvest_runs SET status = 'abandoned', finished_at = now(), \
              error = COALESCE(error, 'worker stopped before the run finished') \
-             WHERE source_id = $1 AND status = 'running' RETURNING ", run_columns!());
-        let mut runs: Vec<Run> = sqlx::query_as(sql).bind(source_id).fetch_all(&self.pool).await?;
+             WHERE source_id = $1 AND status = 'running' RETURNING ",
+            run_columns!()
+        );
+        let mut runs: Vec<Run> = sqlx::query_as(sql)
+            .bind(source_id)
+            .fetch_all(&self.pool)
+            .await?;
         runs.sort_by_key(|r| r.id);
         Ok(runs.pop())
     }
@@ -263,8 +284,15 @@ impl Store {
     /// The newest unfinished run worth resuming: a failed, abandoned or deferred run with
     /// a checkpoint, newer than any completed run.
     pub async fn resumable_run(&self, source_id: i64) -> Result<Option<Run>, StoreError> {
-        let sql = concat!("SELECT ", run_columns!(), " FROM harvest_runs WHERE source_id = $1 ORDER BY id DESC LIMIT 1");
-        let last: Option<Run> = sqlx::query_as(sql).bind(source_id).fetch_optional(&self.pool).await?;
+        let sql = concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM harvest_runs WHERE source_id = $1 ORDER BY id DESC LIMIT 1"
+        );
+        let last: Option<Run> = sqlx::query_as(sql)
+            .bind(source_id)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(last.filter(|r| {
             matches!(r.status.as_str(), "failed" | "abandoned" | "deferred")
                 && (r.resumption_token.is_some() || r.set_index > 0 || r.pages > 0)
@@ -293,7 +321,11 @@ impl Store {
 
     /// A run by id.
     pub async fn run_by_id(&self, id: i64) -> Result<Run, StoreError> {
-        let sql = concat!("SELECT ", run_columns!(), " FROM harvest_runs WHERE id = $1");
+        let sql = concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM harvest_runs WHERE id = $1"
+        );
         sqlx::query_as(sql)
             .bind(id)
             .fetch_optional(&self.pool)
@@ -302,8 +334,20 @@ impl Store {
     }
 
     /// Newest runs first, optionally for one source.
-    pub async fn list_runs(&self, source_id: Option<i64>, limit: i64) -> Result<Vec<Run>, StoreError> {
-        let sql = concat!("SELECT ", run_columns!(), " FROM harvest_runs WHERE ($1::bigint IS NULL OR source_id = $1) ORDER BY id DESC LIMIT $2");
-        Ok(sqlx::query_as(sql).bind(source_id).bind(limit).fetch_all(&self.pool).await?)
+    pub async fn list_runs(
+        &self,
+        source_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Run>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM harvest_runs WHERE ($1::bigint IS NULL OR source_id = $1) ORDER BY id DESC LIMIT $2"
+        );
+        Ok(sqlx::query_as(sql)
+            .bind(source_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
     }
 }

@@ -89,8 +89,11 @@ macro_rules! source_columns {
 impl Store {
     /// Registers a source; `Conflict` if the name is taken.
     pub async fn insert_source(&self, s: &NewSource) -> Result<Source, StoreError> {
-        let sql = concat!("INSERT INTO sources (name, base_url, metadata_prefix, sets, schedule) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING ", source_columns!());
+        let sql = concat!(
+            "INSERT INTO sources (name, base_url, metadata_prefix, sets, schedule) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING ",
+            source_columns!()
+        );
         Ok(sqlx::query_as(sql)
             .bind(&s.name)
             .bind(&s.base_url)
@@ -103,8 +106,15 @@ impl Store {
 
     /// A source by name.
     pub async fn source_by_name(&self, name: &str) -> Result<Option<Source>, StoreError> {
-        let sql = concat!("SELECT ", source_columns!(), " FROM sources WHERE name = $1");
-        Ok(sqlx::query_as(sql).bind(name).fetch_optional(&self.pool).await?)
+        let sql = concat!(
+            "SELECT ",
+            source_columns!(),
+            " FROM sources WHERE name = $1"
+        );
+        Ok(sqlx::query_as(sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// A source by id.
@@ -119,8 +129,15 @@ impl Store {
 
     /// Sources registered for a base URL (several may differ by prefix or sets).
     pub async fn sources_by_url(&self, base_url: &str) -> Result<Vec<Source>, StoreError> {
-        let sql = concat!("SELECT ", source_columns!(), " FROM sources WHERE base_url = $1 ORDER BY id");
-        Ok(sqlx::query_as(sql).bind(base_url).fetch_all(&self.pool).await?)
+        let sql = concat!(
+            "SELECT ",
+            source_columns!(),
+            " FROM sources WHERE base_url = $1 ORDER BY id"
+        );
+        Ok(sqlx::query_as(sql)
+            .bind(base_url)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// All sources by name.
@@ -147,7 +164,12 @@ impl Store {
     }
 
     /// Records a learned quirk (`quirks[key] = value`).
-    pub async fn set_quirk(&self, id: i64, key: &str, value: serde_json::Value) -> Result<(), StoreError> {
+    pub async fn set_quirk(
+        &self,
+        id: i64,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE sources SET quirks = jsonb_set(quirks, ARRAY[$2], $3), updated_at = now() WHERE id = $1")
             .bind(id)
             .bind(key)
@@ -181,7 +203,12 @@ impl Store {
     }
 
     /// Extends our lease; `LeaseLost` if another worker holds it now.
-    pub async fn renew_lease(&self, source_id: i64, owner: &str, ttl: std::time::Duration) -> Result<(), StoreError> {
+    pub async fn renew_lease(
+        &self,
+        source_id: i64,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(), StoreError> {
         renew_lease_on(&self.pool, source_id, owner, ttl).await
     }
 
@@ -196,7 +223,11 @@ impl Store {
     }
 
     /// Remembers a server-imposed pause.
-    pub async fn set_not_before(&self, source_id: i64, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+    pub async fn set_not_before(
+        &self,
+        source_id: i64,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE sources SET not_before = $2, updated_at = now() WHERE id = $1")
             .bind(source_id)
             .bind(at)
@@ -224,6 +255,8 @@ pub(crate) async fn renew_lease_on<'e, E: sqlx::PgExecutor<'e>>(
     if res.rows_affected() == 1 {
         Ok(())
     } else {
-        Err(StoreError::LeaseLost(format!("source {source_id} is no longer leased by {owner}")))
+        Err(StoreError::LeaseLost(format!(
+            "source {source_id} is no longer leased by {owner}"
+        )))
     }
 }

@@ -42,14 +42,26 @@ impl TestDb {
 
     async fn create(migrate: bool) -> TestDb {
         let admin_url = admin_url().await;
-        let name = format!("sheaf_t_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        sheaf::db::ensure_database(&admin_url, &name).await.expect("create test database");
+        let name = format!(
+            "sheaf_t_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        sheaf::db::ensure_database(&admin_url, &name)
+            .await
+            .expect("create test database");
         let url = sheaf::db::with_database(&admin_url, &name);
-        let store = Store::connect(&url, 5).await.expect("connect to test database");
+        let store = Store::connect(&url, 5)
+            .await
+            .expect("connect to test database");
         if migrate {
             store.migrate().await.expect("migrate test database");
         }
-        TestDb { store, url, name, admin_url }
+        TestDb {
+            store,
+            url,
+            name,
+            admin_url,
+        }
     }
 }
 
@@ -60,10 +72,14 @@ impl Drop for TestDb {
         // block on the async cleanup. The pool is not closed here: its connections belong to
         // the (now blocked) test runtime, so closing would deadlock; FORCE ends them instead.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(rt) = rt {
                 rt.block_on(async move {
-                    if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
+                    if let Ok(mut c) =
+                        <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
+                    {
                         let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
                         let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut c).await;
                     }

@@ -27,7 +27,12 @@ pub fn harvester(store: &Store) -> Harvester {
 /// A harvester with explicit settings.
 pub fn harvester_with(store: &Store, http: HttpConfig, cfg: HarvestConfig) -> Harvester {
     let http = HttpClient::new(http).expect("http client");
-    Harvester::new(store.clone(), http, cfg, sheaf::harvest::worker::worker_id())
+    Harvester::new(
+        store.clone(),
+        http,
+        cfg,
+        sheaf::harvest::worker::worker_id(),
+    )
 }
 
 /// Registers a source.
@@ -56,7 +61,9 @@ pub fn opts() -> HarvestOptions {
 
 /// Runs one harvest and expects it to complete.
 pub async fn harvest_ok(h: &Harvester, s: &Source, o: &HarvestOptions) -> Run {
-    h.harvest(s, o, &LogProgress).await.expect("harvest completes")
+    h.harvest(s, o, &LogProgress)
+        .await
+        .expect("harvest completes")
 }
 
 /// (identifier, deleted, title, has_raw) of every stored record of a source, by identifier.

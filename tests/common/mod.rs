@@ -4,6 +4,6 @@
 // expected per binary; `expect` would fail in binaries that do use everything.
 #![allow(dead_code)]
 
-pub mod fake_provider;
 pub mod db;
+pub mod fake_provider;
 pub mod harness;

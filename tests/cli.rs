@@ -1,0 +1,213 @@
+//! The `sheaf` binary as a user runs it: harvest by URL, list sources and runs, and
+//! survive `kill -9` in the middle of a harvest.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::db::TestDb;
+use common::fake_provider::{FakeProvider, FakeRecord, Fault, ProviderConfig, When, utc};
+
+fn sheaf(db: &TestDb) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sheaf"));
+    c.env("DATABASE_URL", &db.url)
+        .env("SHEAF_LOG__LEVEL", "warn")
+        .env_remove("SHEAF_CONFIG");
+    c
+}
+
+fn run_ok(c: &mut Command) -> String {
+    let out = c.output().expect("run sheaf");
+    assert!(
+        out.status.success(),
+        "sheaf failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// `sheaf harvest <URL>` registers the source, harvests, and the listings show it.
+#[tokio::test]
+async fn harvest_by_url_then_list_sources_and_runs() {
+    let db = TestDb::new().await;
+    let p = FakeProvider::start(
+        ProviderConfig {
+            page_size: 4,
+            ..Default::default()
+        },
+        FakeRecord::series(9, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
+    let url = p.base_url();
+    let out = tokio::task::spawn_blocking({
+        let mut c = sheaf(&db);
+        c.args(["harvest", &url]);
+        move || run_ok(&mut c)
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("127.0.0.1: run 1 completed — 9 new, 0 updated, 0 unchanged, 0 deleted, 0 failed; 3 pages"), "{out}");
+
+    let out = run_ok(sheaf(&db).args(["sources", "list"]));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("127.0.0.1") && l.contains(" 9 ") && l.contains("seconds")),
+        "{out}"
+    );
+    let runs: serde_json::Value =
+        serde_json::from_str(&run_ok(sheaf(&db).args(["runs", "--json"]))).unwrap();
+    assert_eq!(runs[0]["status"], "completed");
+    assert_eq!(runs[0]["records_new"], 9);
+
+    // The same URL again harvests the same source, by name too.
+    let mut c = sheaf(&db);
+    c.args(["harvest", "127.0.0.1", "--json"]);
+    let out = tokio::task::spawn_blocking(move || run_ok(&mut c))
+        .await
+        .unwrap();
+    let run: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(run["source_id"], runs[0]["source_id"]);
+}
+
+/// Errors are one clear line and a non-zero exit.
+#[tokio::test]
+async fn failures_exit_non_zero_with_one_line() {
+    let db = TestDb::new().await;
+    let out = sheaf(&db)
+        .args(["harvest", "no-such-source"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("no source named \"no-such-source\""), "{err}");
+
+    let out = sheaf(&db)
+        .args(["harvest", "ftp://x.example/oai"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only http and https"));
+
+    // A server that answers HTML with 200 is not "0 records".
+    let p = FakeProvider::start(
+        ProviderConfig::default(),
+        FakeRecord::series(3, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
+    p.inject_always(
+        When::Verb("ListRecords".into()),
+        Fault::RawBody("<html><body>Maintenance</body></html>".into()),
+    );
+    let mut c = sheaf(&db);
+    c.env("SHEAF_HTTP__MAX_ATTEMPTS", "2")
+        .env("SHEAF_HTTP__BACKOFF_BASE_MS", "10")
+        .args(["harvest", &p.base_url()]);
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not an OAI-PMH response"), "{err}");
+}
+
+/// `kill -9` between pages, then a new process: the dead run is marked abandoned, the new
+/// one resumes from the committed token, and every record is stored exactly once.
+#[tokio::test]
+async fn kill_dash_nine_mid_harvest_then_rerun_loses_and_duplicates_nothing() {
+    let db = TestDb::new().await;
+    let p = FakeProvider::start(
+        ProviderConfig {
+            page_size: 10,
+            ..Default::default()
+        },
+        FakeRecord::series(80, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
+    // Page 4 hangs, so the process is certainly mid-list when killed.
+    p.inject_when(When::Page(4), Fault::Delay(Duration::from_secs(60)));
+    let url = p.base_url();
+    let mut child = sheaf(&db)
+        .args(["harvest", &url, "--name", "victim"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let started = Instant::now();
+    loop {
+        let pages: Option<i32> = sqlx::query_scalar("SELECT max(pages) FROM harvest_runs")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+        if pages.unwrap_or(0) >= 4 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "harvest did not progress"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    let (live, _) = db.store.record_counts(1).await.unwrap();
+    assert_eq!(live, 40, "four pages were committed before the kill");
+
+    p.clear_faults();
+    p.clear_requests();
+    let mut c = sheaf(&db);
+    c.args(["harvest", "victim", "--json"]);
+    let out = tokio::task::spawn_blocking(move || run_ok(&mut c))
+        .await
+        .unwrap();
+    let run: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["resumed_from"], 1);
+    assert_eq!(run["records_new"], 40);
+    let first = db.store.run_by_id(1).await.unwrap();
+    assert_eq!(first.status, "abandoned");
+    let lists: Vec<_> = p
+        .requests()
+        .into_iter()
+        .filter(|r| r.verb.as_deref() == Some("ListRecords"))
+        .collect();
+    assert!(
+        lists[0].resumption_token.is_some(),
+        "the rerun continued from the checkpoint token"
+    );
+    let (total, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT oai_identifier) FROM records")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!((total, distinct), (80, 80));
+}
+
+/// Migrations build the schema from an empty database and are idempotent.
+#[tokio::test]
+async fn migrations_apply_to_an_empty_database_and_again_harmlessly() {
+    let db = TestDb::empty().await;
+    assert!(!db.store.migration_status().await.unwrap().is_current());
+    db.store.migrate().await.unwrap();
+    db.store.migrate().await.unwrap();
+    let st = db.store.migration_status().await.unwrap();
+    assert!(st.is_current());
+    assert_eq!(st.applied, st.known);
+    for table in ["sources", "harvest_runs", "records"] {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(table)
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+        assert!(exists, "{table}");
+    }
+    let out = run_ok(sheaf(&db).args(["db", "status"]));
+    assert!(out.contains("up to date"), "{out}");
+}
