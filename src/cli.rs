@@ -259,16 +259,7 @@ impl Progress for CliProgress {
                 bar.set_position(seen);
                 bar.set_message(format!("run {run_id}"));
             }
-            None => tracing::info!(
-                run.id = run_id,
-                records_seen = seen,
-                complete_list_size,
-                new = counts.new,
-                updated = counts.updated,
-                unchanged = counts.unchanged,
-                deleted = counts.deleted,
-                "page stored"
-            ),
+            None => crate::harvest::LogProgress.page(run_id, seen, complete_list_size, counts),
         }
     }
 
