@@ -34,7 +34,7 @@ pub enum Command {
     /// Manage sources.
     #[command(subcommand)]
     Sources(SourcesCmd),
-    /// List harvest runs, newest first.
+    /// List harvest runs, newest first; `runs show <RUN>` for one run in detail.
     Runs(RunsArgs),
     /// Database administration.
     #[command(subcommand)]
@@ -83,6 +83,9 @@ pub enum SourcesCmd {
 /// `sheaf runs`
 #[derive(Debug, Args)]
 pub struct RunsArgs {
+    /// `show <RUN>`: one run with its warnings and quarantined records.
+    #[command(subcommand)]
+    pub show: Option<RunsCmd>,
     /// Only runs of this source.
     #[arg(long)]
     pub source: Option<String>,
@@ -92,6 +95,19 @@ pub struct RunsArgs {
     /// JSON output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `sheaf runs show`
+#[derive(Debug, Subcommand)]
+pub enum RunsCmd {
+    /// One run in detail.
+    Show {
+        /// The run id.
+        run: i64,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `sheaf db …`
@@ -356,7 +372,50 @@ async fn sources_list(store: &Store, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run_show(store: &Store, id: i64, json: bool) -> anyhow::Result<()> {
+    let run = store.run_by_id(id).await?;
+    let quarantine = store.quarantine_of_run(id).await?;
+    if json {
+        let v = serde_json::json!({"run": run, "quarantine": quarantine});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let source = store.source_by_id(run.source_id).await?;
+    println!("{}", run_summary(&source.name, &run));
+    println!(
+        "window:    from {} until {}",
+        run.window_from.as_deref().unwrap_or("(start)"),
+        run.window_until.as_deref().unwrap_or("(open)")
+    );
+    if let Some(prev) = run.resumed_from {
+        println!("resumed:   from run {prev}");
+    }
+    if let Some(e) = &run.error {
+        println!("error:     {e}");
+    }
+    for w in &run.warnings {
+        println!("warning:   {w}");
+    }
+    for q in &quarantine {
+        let state = if q.resolved_at.is_some() {
+            "resolved"
+        } else {
+            "unresolved"
+        };
+        println!(
+            "quarantined: {} at byte {} ({state}): {}",
+            q.oai_identifier.as_deref().unwrap_or("(no identifier)"),
+            q.byte_offset.unwrap_or(0),
+            q.error
+        );
+    }
+    Ok(())
+}
+
 async fn runs_list(store: &Store, args: RunsArgs) -> anyhow::Result<()> {
+    if let Some(RunsCmd::Show { run, json }) = args.show {
+        return run_show(store, run, json).await;
+    }
     let source_id = match &args.source {
         Some(name) => Some(
             store

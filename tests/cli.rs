@@ -211,3 +211,30 @@ async fn migrations_apply_to_an_empty_database_and_again_harmlessly() {
     let out = run_ok(sheaf(&db).args(["db", "status"]));
     assert!(out.contains("up to date"), "{out}");
 }
+
+/// `sheaf runs show` lists a run's quarantined records.
+#[tokio::test]
+async fn runs_show_lists_quarantined_records() {
+    let db = TestDb::new().await;
+    let mut records = FakeRecord::series(4, utc("2022-01-01T00:00:00Z"));
+    records[1] = FakeRecord::raw(
+        "oai:fake.example:2",
+        records[1].datestamp,
+        &[],
+        "<oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/oai_dc/\">a < b</oai_dc:dc>",
+    );
+    let p = FakeProvider::start(ProviderConfig::default(), records).await;
+    let url = p.base_url();
+    let mut c = sheaf(&db);
+    c.args(["harvest", &url]);
+    tokio::task::spawn_blocking(move || run_ok(&mut c))
+        .await
+        .unwrap();
+    let out = run_ok(sheaf(&db).args(["runs", "show", "1"]));
+    assert!(out.contains("3 new") && out.contains("1 failed"), "{out}");
+    assert!(
+        out.contains("quarantined: oai:fake.example:2 at byte"),
+        "{out}"
+    );
+    assert!(out.contains("(unresolved)"), "{out}");
+}

@@ -426,3 +426,143 @@ async fn a_source_is_never_harvested_twice_at_once() {
     );
     assert!(p.requests().is_empty(), "a busy source is not contacted");
 }
+
+/// One unparseable record costs only itself: the page is salvaged, the good records are
+/// stored, the bad one is quarantined with its bytes, and a later run fetches it again by
+/// GetRecord once the server serves it cleanly (quirks #44, #48).
+#[tokio::test]
+async fn a_malformed_record_is_quarantined_and_retried_by_the_next_run() {
+    let db = TestDb::new().await;
+    let mut records = FakeRecord::series(12, utc("2022-01-01T00:00:00Z"));
+    let broken = r#"<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>p < 0.05 & co</dc:title></oai_dc:dc>"#;
+    records[6] = FakeRecord::raw("oai:fake.example:7", records[6].datestamp, &[], broken);
+    let p = FakeProvider::start(
+        ProviderConfig {
+            page_size: 5,
+            ..Default::default()
+        },
+        records,
+    )
+    .await;
+    let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
+    let h = harvester(&db.store);
+    let run = harvest_ok(&h, &src, &opts()).await;
+    assert_eq!((run.records_new, run.records_failed), (11, 1));
+    assert!(
+        run.warnings.iter().any(|w| w.contains("malformed page")),
+        "{:?}",
+        run.warnings
+    );
+    let q = db.store.quarantine_of_run(run.id).await.unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].oai_identifier.as_deref(), Some("oai:fake.example:7"));
+    assert!(q[0].byte_offset.unwrap() > 0);
+    let raw: Vec<u8> = sqlx::query_scalar("SELECT raw FROM quarantine WHERE id = $1")
+        .bind(q[0].id)
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert!(String::from_utf8(raw).unwrap().contains("p < 0.05"));
+    // The page after the broken one was still harvested.
+    assert_eq!(stored(&db.store, src.id).await.len(), 11);
+
+    // The server fixes the record (same datestamp, so an incremental list would not carry it).
+    let fixed = p
+        .records()
+        .into_iter()
+        .find(|r| r.identifier == "oai:fake.example:7")
+        .unwrap();
+    p.upsert_record(FakeRecord::dc(
+        "oai:fake.example:7",
+        fixed.datestamp,
+        &[],
+        "Article 7",
+    ));
+    let run2 = harvest_ok(&h, &src, &opts()).await;
+    assert_eq!(run2.records_new, 1);
+    assert!(
+        db.store
+            .unresolved_quarantine(src.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(stored(&db.store, src.id).await.len(), 12);
+}
+
+/// A server that declares seconds granularity but rejects seconds dates gets day dates on
+/// a retry, and the working form is remembered for the source (quirks #1, #3).
+#[tokio::test]
+async fn a_rejected_date_form_is_retried_in_the_other_and_remembered() {
+    use common::fake_provider::{Fault, When};
+    use std::sync::Arc;
+    let db = TestDb::new().await;
+    let cfg = ProviderConfig {
+        response_date: Some(utc("2023-05-01T12:00:00Z")),
+        ..Default::default()
+    };
+    let p = FakeProvider::start(cfg, FakeRecord::series(8, utc("2022-01-01T00:00:00Z"))).await;
+    p.inject_always(
+        When::Custom(Arc::new(|r| {
+            r.from.as_deref().is_some_and(|f| f.contains('T'))
+        })),
+        Fault::oai_error("badArgument", "Invalid date given in from parameter"),
+    );
+    let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
+    let h = harvester(&db.store);
+    harvest_ok(&h, &src, &opts()).await;
+    let run = harvest_ok(&h, &src, &opts()).await;
+    assert_eq!(run.status, "completed");
+    let froms: Vec<Option<String>> = p
+        .requests()
+        .iter()
+        .filter(|r| r.verb.as_deref() == Some("ListRecords"))
+        .map(|r| r.from.clone())
+        .collect();
+    assert_eq!(
+        froms,
+        vec![
+            None,
+            Some("2023-05-01T11:59:59Z".into()),
+            Some("2023-05-01".into())
+        ]
+    );
+    let s = db.store.source_by_id(src.id).await.unwrap();
+    assert_eq!(s.quirks["date_form"], "day");
+    // The next run goes straight to the working form.
+    p.clear_requests();
+    harvest_ok(&h, &src, &opts()).await;
+    let froms: Vec<Option<String>> = p
+        .requests()
+        .iter()
+        .filter(|r| r.verb.as_deref() == Some("ListRecords"))
+        .map(|r| r.from.clone())
+        .collect();
+    assert_eq!(froms, vec![Some("2023-04-30".into())]);
+}
+
+/// A list that ends short of its announced completeListSize is flagged, not failed.
+#[tokio::test]
+async fn a_list_shorter_than_announced_is_flagged_suspect_truncated() {
+    use common::fake_provider::{Fault, When};
+    let db = TestDb::new().await;
+    let p = FakeProvider::start(
+        ProviderConfig {
+            page_size: 5,
+            ..Default::default()
+        },
+        FakeRecord::series(20, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
+    p.inject_when(When::Page(1), Fault::DropToken);
+    let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
+    let run = harvest_ok(&harvester(&db.store), &src, &opts()).await;
+    assert_eq!(run.records_new, 10);
+    assert!(
+        run.warnings
+            .iter()
+            .any(|w| w.contains("suspect truncated") && w.contains("10 of completeListSize 20")),
+        "{:?}",
+        run.warnings
+    );
+}

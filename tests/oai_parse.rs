@@ -436,3 +436,39 @@ fn unparseable_datestamps_keep_the_record() {
     assert_eq!(r[0].header.datestamp_raw, "2016-01-0Z");
     assert!(resp.warnings.iter().any(|w| w.contains("datestamp")));
 }
+
+#[test]
+fn a_malformed_page_is_salvaged_record_by_record() {
+    use sheaf::oai::response::salvage_list_records;
+    let broken = r#"<record><header><identifier>oai:j:2</identifier><datestamp>2022-06-21T08:00:00Z</datestamp></header><metadata><oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>p < 0.05 & broken</dc:title></oai_dc:dc></metadata></record>"#;
+    let xml = envelope(
+        "ListRecords",
+        &format!(
+            "<ListRecords>{}{broken}{}<resumptionToken cursor=\"0\">next+1</resumptionToken></ListRecords>",
+            dc_record("oai:j:1", ""),
+            dc_record("oai:j:3", "")
+        ),
+    );
+    assert!(
+        parse(&xml, Verb::ListRecords, URL).is_err(),
+        "the page as a whole is malformed"
+    );
+    let s = salvage_list_records(&xml, URL).expect("salvageable");
+    let ids: Vec<_> = s
+        .records
+        .iter()
+        .map(|r| r.header.identifier.as_str())
+        .collect();
+    assert_eq!(ids, vec!["oai:j:1", "oai:j:3"]);
+    assert_eq!(s.bad.len(), 1);
+    assert_eq!(s.bad[0].identifier.as_deref(), Some("oai:j:2"));
+    assert!(s.bad[0].raw.contains("p < 0.05"));
+    assert_eq!(&xml[s.bad[0].offset..s.bad[0].offset + 8], "<record>");
+    assert_eq!(s.token.and_then(|t| t.token).as_deref(), Some("next+1"));
+
+    // Prefixed envelopes salvage too; a page with no records is not salvageable.
+    let prefixed = r#"<o:OAI-PMH xmlns:o="http://www.openarchives.org/OAI/2.0/"><o:ListRecords><o:record><o:header><o:identifier>a</o:identifier><o:datestamp>2022-01-01</o:datestamp></o:header></o:record><o:record><o:header><o:identifier>b&bogus</o:identifier></o:header></o:record></o:ListRecords></o:OAI-PMH>"#;
+    let s = salvage_list_records(prefixed, URL).unwrap();
+    assert_eq!((s.records.len(), s.bad.len()), (1, 1));
+    assert!(salvage_list_records("<html>nope</html>", URL).is_none());
+}

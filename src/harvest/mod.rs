@@ -23,7 +23,8 @@ use crate::oai::response::Payload;
 use crate::oai::{Granularity, HttpClient, ListArgs, OaiClient, OaiError, Request, Verb};
 use crate::store::sources::IdentifyUpdate;
 use crate::store::{
-    Checkpoint, NewRun, PageCounts, Run, RunStatus, Source, Store, StoreError, Trigger,
+    Checkpoint, NewRun, PageCounts, QuarantineRow, Run, RunStatus, Source, Store, StoreError,
+    Trigger,
 };
 use page::PreparedPage;
 use plan::{PlanError, Window, plan_window};
@@ -137,6 +138,9 @@ struct FetchedPage {
     bytes: u64,
     retries: u32,
     warnings: Vec<String>,
+    quarantine: Vec<QuarantineRow>,
+    /// A per-source quirk learned while fetching, to save with the page.
+    quirk: Option<(&'static str, serde_json::Value)>,
 }
 
 /// How the list producer ended.
@@ -254,8 +258,13 @@ impl Harvester {
                         },
                     )
                     .await?;
-                // Every repository must support day granularity (spec §3.3.2).
-                id.granularity().unwrap_or(Granularity::Day)
+                // A form learned earlier wins over what Identify claims (quirks #3);
+                // otherwise every repository must support day granularity (spec §3.3.2).
+                match source.quirks.get("date_form").and_then(|v| v.as_str()) {
+                    Some("day") => Granularity::Day,
+                    Some("seconds") => Granularity::Seconds,
+                    _ => id.granularity().unwrap_or(Granularity::Day),
+                }
             }
             _ => Granularity::Day,
         };
@@ -385,6 +394,9 @@ impl Harvester {
                     break;
                 }
             };
+            if let Some((key, value)) = page.quirk.clone() {
+                self.store.set_quirk(run.source_id, key, value).await?;
+            }
             let mut warnings = page.warnings;
             warnings.extend(page.prepared.warnings.iter().cloned());
             let cp = Checkpoint {
@@ -399,7 +411,14 @@ impl Harvester {
             };
             match self
                 .store
-                .store_page(run.id, run.source_id, lease, &page.prepared.rows, &cp)
+                .store_page(
+                    run.id,
+                    run.source_id,
+                    lease,
+                    &page.prepared.rows,
+                    &page.quarantine,
+                    &cp,
+                )
                 .await
             {
                 Ok(counts) => {
@@ -414,7 +433,52 @@ impl Harvester {
         }
         drop(rx);
         producer.abort();
+        if result.is_ok() {
+            self.retry_quarantine(client, run).await?;
+        }
         result
+    }
+
+    /// Asks again, by GetRecord, for records earlier pages could not parse; what now
+    /// parses is stored and its quarantine entry resolved.
+    async fn retry_quarantine(&self, client: &OaiClient, run: &Run) -> Result<(), HarvestError> {
+        let pending = self
+            .store
+            .unresolved_quarantine(run.source_id, 1000)
+            .await?;
+        let mut records = Vec::new();
+        let mut resolved = Vec::new();
+        for q in pending.iter().filter(|q| q.run_id != Some(run.id)) {
+            let Some(id) = &q.oai_identifier else {
+                continue;
+            };
+            let req = Request::GetRecord {
+                identifier: id.clone(),
+                metadata_prefix: run.metadata_prefix.clone(),
+            };
+            match client.request(&req).await {
+                Ok((resp, _)) => {
+                    if let Payload::Records(mut r) = resp.payload {
+                        records.append(&mut r);
+                        resolved.push(q.id);
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(identifier = %id, error = %e, "quarantined record still unavailable")
+                }
+            }
+        }
+        if resolved.is_empty() {
+            return Ok(());
+        }
+        let prepared = tokio::task::spawn_blocking(move || page::prepare(records))
+            .await
+            .unwrap_or_default();
+        let lease = (self.worker_id.as_str(), self.cfg.lease_ttl);
+        self.store
+            .store_resolved(run.id, run.source_id, lease, &prepared.rows, &resolved)
+            .await?;
+        Ok(())
     }
 }
 
@@ -455,7 +519,7 @@ async fn produce(
 async fn produce_list(
     client: &OaiClient,
     set_index: i32,
-    first: Request,
+    mut first: Request,
     resume_token: Option<String>,
     max_empty_pages: u32,
     tx: &mpsc::Sender<Result<FetchedPage, ListEnd>>,
@@ -472,8 +536,20 @@ async fn produce_list(
     let mut seen_pages: HashSet<Vec<u8>> = HashSet::new();
     let mut empty_run = 0u32;
     let mut pages = 0u32;
+    let mut listed = 0u64;
+    let mut announced: Option<u64> = None;
+    let mut from_ignored_noted = false;
+    let window_from = match &first {
+        Request::ListRecords(a) => a
+            .from
+            .as_deref()
+            .and_then(crate::oai::datestamp::parse_datestamp),
+        _ => None,
+    };
+    let mut quirk: Option<(&'static str, serde_json::Value)> = None;
+    let mut tried_other_form = false;
     loop {
-        let (resp, stats) = match client.request(&req).await {
+        let (resp, stats, bad) = match client.request_salvaging(&req).await {
             Ok(r) => r,
             Err(e)
                 if resuming
@@ -485,6 +561,28 @@ async fn produce_list(
                 req = first.clone();
                 pages = 1;
                 continue;
+            }
+            Err(e)
+                if pages == 0
+                    && !tried_other_form
+                    && e.protocol_code() == Some(&OaiErrorCode::BadArgument) =>
+            {
+                // Servers that reject the granularity they declare (quirks #1, #3): try
+                // the other date form once and remember it for this source.
+                match other_date_form(&req) {
+                    Some((alt, form)) => {
+                        tracing::warn!(
+                            form,
+                            "badArgument for the date form; retrying with the other"
+                        );
+                        tried_other_form = true;
+                        req = alt.clone();
+                        first = alt;
+                        quirk = Some(("date_form", serde_json::Value::from(form)));
+                        continue;
+                    }
+                    None => return Err(e.into()),
+                }
             }
             Err(e) => return Err(e.into()),
         };
@@ -511,6 +609,31 @@ async fn produce_list(
             ));
         }
         let high_water = records.iter().filter_map(|r| r.header.datestamp).max();
+        if let Some(from) = window_from
+            && !from_ignored_noted
+            && records.iter().any(|r| {
+                r.header
+                    .datestamp
+                    .is_some_and(|d| d < from - chrono::TimeDelta::days(1))
+            })
+        {
+            // Records well before `from` (a day of slack for time-zone bugs): the server
+            // does not honour selective harvesting (quirks #6). Not an error.
+            from_ignored_noted = true;
+            warnings.push(
+                "server returned records older than `from`: selective harvesting not honoured"
+                    .into(),
+            );
+            quirk.get_or_insert(("from_ignored", serde_json::Value::Bool(true)));
+        }
+        listed += records.len() as u64;
+        if announced.is_none() {
+            announced = complete;
+        }
+        let quarantine = rescue(client, bad, &first, &mut warnings).await;
+        let mut records = records;
+        records.extend(quarantine.1);
+        let quarantine = quarantine.0;
         let prepared = tokio::task::spawn_blocking(move || page::prepare(records))
             .await
             .unwrap_or_default();
@@ -532,6 +655,17 @@ async fn produce_list(
             return Err(HarvestError::Loop(format!("token {t:?} repeated")));
         }
         let done = next.is_none();
+        if done
+            && !resuming
+            && let Some(n) = announced
+            && listed < n
+        {
+            // Informative only (quirks #14), but worth an operator's look; it also keeps
+            // deletion sweeps from trusting this list.
+            warnings.push(format!(
+                "suspect truncated: list ended after {listed} of completeListSize {n} records"
+            ));
+        }
         let page = FetchedPage {
             // A finished list checkpoints as "next list, from its start".
             set_index: if done { set_index + 1 } else { set_index },
@@ -543,6 +677,8 @@ async fn produce_list(
             bytes: stats.bytes,
             retries: stats.retries,
             warnings,
+            quarantine,
+            quirk: quirk.take(),
         };
         if tx.send(Ok(page)).await.is_err() {
             return Ok(());
@@ -557,4 +693,76 @@ async fn produce_list(
             None => return Ok(()),
         }
     }
+}
+
+/// Tries each unparseable record once more by GetRecord; returns the quarantine rows for
+/// those still broken and the records recovered.
+async fn rescue(
+    client: &OaiClient,
+    bad: Vec<crate::oai::response::BadRecord>,
+    list: &Request,
+    warnings: &mut Vec<String>,
+) -> (Vec<QuarantineRow>, Vec<crate::oai::OaiRecord>) {
+    let prefix = match list {
+        Request::ListRecords(a) => a.metadata_prefix.clone(),
+        _ => "oai_dc".to_owned(),
+    };
+    let mut quarantine = Vec::new();
+    let mut recovered = Vec::new();
+    for b in bad {
+        if let Some(id) = &b.identifier {
+            let req = Request::GetRecord {
+                identifier: id.clone(),
+                metadata_prefix: prefix.clone(),
+            };
+            if let Ok((resp, _)) = client.request(&req).await
+                && let Payload::Records(mut r) = resp.payload
+                && !r.is_empty()
+            {
+                recovered.append(&mut r);
+                continue;
+            }
+        }
+        warnings.push(format!(
+            "record {} quarantined: {}",
+            b.identifier.as_deref().unwrap_or("(no identifier)"),
+            b.error
+        ));
+        quarantine.push(QuarantineRow {
+            oai_identifier: b.identifier,
+            byte_offset: Some(b.offset as i64),
+            error: b.error,
+            raw: b.raw.into_bytes(),
+        });
+    }
+    (quarantine, recovered)
+}
+
+/// The same list request with its dates in the other granularity, and that form's name.
+fn other_date_form(req: &Request) -> Option<(Request, &'static str)> {
+    let Request::ListRecords(a) = req else {
+        return None;
+    };
+    if a.from.is_none() && a.until.is_none() {
+        return None;
+    }
+    let is_day = |s: &Option<String>| s.as_deref().is_some_and(|d| d.len() == 10);
+    let to_day = |s: &Option<String>| s.as_deref().map(|d| d.chars().take(10).collect::<String>());
+    let (from, until, form) = if is_day(&a.from) || (a.from.is_none() && is_day(&a.until)) {
+        (
+            a.from.as_deref().map(|d| format!("{d}T00:00:00Z")),
+            a.until.as_deref().map(|d| format!("{d}T23:59:59Z")),
+            "seconds",
+        )
+    } else {
+        (to_day(&a.from), to_day(&a.until), "day")
+    };
+    Some((
+        Request::ListRecords(ListArgs {
+            from,
+            until,
+            ..a.clone()
+        }),
+        form,
+    ))
 }

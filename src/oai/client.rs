@@ -13,7 +13,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, FROM, HeaderMap, HeaderValue, RETRY_
 use super::decode::{DecodeReport, decode_body};
 use super::error::OaiError;
 use super::request::Request;
-use super::response::{self, Response};
+use super::response::{self, BadRecord, Payload, Response, salvage_list_records};
 
 /// HTTP behaviour; every field has a documented default in `config/default.toml`.
 #[derive(Debug, Clone)]
@@ -231,21 +231,71 @@ impl OaiClient {
 
     /// Sends `req`, retrying transient failures with backoff; parses the answer.
     pub async fn request(&self, req: &Request) -> Result<(Response, RequestStats), OaiError> {
+        let (resp, stats, _) = self.request_inner(req, false).await?;
+        Ok((resp, stats))
+    }
+
+    /// Like [`OaiClient::request`] for `ListRecords`, but a page that is still malformed
+    /// after one retry is salvaged record by record: the good records come back in the
+    /// response, the broken fragments as [`BadRecord`]s for quarantine.
+    pub async fn request_salvaging(
+        &self,
+        req: &Request,
+    ) -> Result<(Response, RequestStats, Vec<BadRecord>), OaiError> {
+        self.request_inner(req, true).await
+    }
+
+    async fn request_inner(
+        &self,
+        req: &Request,
+        salvage: bool,
+    ) -> Result<(Response, RequestStats, Vec<BadRecord>), OaiError> {
         let url = req.url(&self.base);
         let cfg = self.http.config();
         let mut stats = RequestStats::default();
         let mut attempt = 0u32;
+        let mut malformed_seen = false;
         loop {
             attempt += 1;
-            let outcome = self.attempt(req, &url, &mut stats).await;
-            let err = match outcome {
-                Ok(resp) => return Ok((resp, stats)),
-                Err((err, _)) if !err.is_transient() || attempt >= cfg.max_attempts => {
+            let failure = match self.attempt(req, &url, &mut stats).await {
+                Ok(resp) => return Ok((resp, stats, Vec::new())),
+                Err(f) => f,
+            };
+            let retry_after = failure.retry_after;
+            let err = failure.error;
+            if let (
+                OaiError::Xml {
+                    position, message, ..
+                },
+                Some(text),
+            ) = (&err, failure.text)
+            {
+                // A malformed page may be a truncated transfer: ask once more, then salvage.
+                if !malformed_seen && attempt < cfg.max_attempts {
+                    malformed_seen = true;
+                } else if salvage {
+                    if let Some(s) = salvage_list_records(&text, url.as_str()) {
+                        let warning = format!(
+                            "malformed page at byte {position} ({message}): {} records salvaged, {} quarantined",
+                            s.records.len(),
+                            s.bad.len()
+                        );
+                        let resp = Response {
+                            response_date: None,
+                            payload: Payload::Records(s.records),
+                            token: s.token,
+                            warnings: vec![warning],
+                        };
+                        return Ok((resp, stats, s.bad));
+                    }
+                    return Err(err);
+                } else {
                     return Err(err);
                 }
-                Err((err, retry_after)) => (err, retry_after),
-            };
-            let wait = match err.1 {
+            } else if !err.is_transient() || attempt >= cfg.max_attempts {
+                return Err(err);
+            }
+            let wait = match retry_after {
                 Some(ra) if ra > cfg.max_retry_after => {
                     return Err(OaiError::Deferred {
                         url: url.to_string(),
@@ -255,7 +305,7 @@ impl OaiClient {
                 Some(ra) => ra,
                 None => backoff(cfg.backoff_base, attempt),
             };
-            tracing::warn!(url = %url, attempt, wait_ms = wait.as_millis() as u64, error = %err.0, "retrying OAI-PMH request");
+            tracing::warn!(url = %url, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying OAI-PMH request");
             stats.retries += 1;
             tokio::time::sleep(wait).await;
         }
@@ -266,47 +316,67 @@ impl OaiClient {
         req: &Request,
         url: &url::Url,
         stats: &mut RequestStats,
-    ) -> Result<Response, (OaiError, Option<Duration>)> {
-        let fetched = self.http.get(url).await.map_err(|e| (e, None))?;
+    ) -> Result<Response, AttemptFailure> {
+        let fetched = self.http.get(url).await.map_err(AttemptFailure::plain)?;
         stats.bytes += fetched.body.len() as u64;
         stats.final_url = Some(fetched.final_url.clone());
         let verb = req.verb();
         let url_s = url.to_string();
         let status = fetched.status;
         let retry_after = fetched.retry_after;
+        let keep_text = verb == crate::oai::Verb::ListRecords;
         let parsed = tokio::task::spawn_blocking(move || {
             let (text, report) = decode_body(&fetched.body, fetched.charset.as_deref());
-            (response::parse(&text, verb, &url_s), report)
+            let parsed = response::parse(&text, verb, &url_s);
+            let text = (keep_text && matches!(parsed, Err(OaiError::Xml { .. }))).then_some(text);
+            (parsed, report, text)
         })
         .await;
-        let (parsed, report) = match parsed {
-            Ok(p) => p,
-            Err(join) => {
-                return Err((
-                    OaiError::Xml {
-                        url: url.to_string(),
-                        position: 0,
-                        message: format!("parser task failed: {join}"),
-                    },
-                    None,
-                ));
-            }
-        };
+        let (parsed, report, text) = parsed.map_err(|join| {
+            AttemptFailure::plain(OaiError::Xml {
+                url: url.to_string(),
+                position: 0,
+                message: format!("parser task failed: {join}"),
+            })
+        })?;
         stats.decode = report;
         if (200..300).contains(&status) {
-            return parsed.map_err(|e| (e, None));
+            return parsed.map_err(|error| AttemptFailure {
+                error,
+                retry_after: None,
+                text,
+            });
         }
         // An OAI error in a 4xx/5xx body decides the outcome; anything else is the status.
         match parsed {
-            Err(e @ OaiError::Protocol { .. }) => Err((e, None)),
-            _ => Err((
-                OaiError::HttpStatus {
+            Err(e @ OaiError::Protocol { .. }) => Err(AttemptFailure::plain(e)),
+            _ => Err(AttemptFailure {
+                error: OaiError::HttpStatus {
                     url: url.to_string(),
                     status,
                     retry_after,
                 },
                 retry_after,
-            )),
+                text: None,
+            }),
+        }
+    }
+}
+
+/// Why one attempt failed, with what the retry loop needs to decide.
+struct AttemptFailure {
+    error: OaiError,
+    retry_after: Option<Duration>,
+    /// The decoded body, kept only for a malformed `ListRecords` page (for salvage).
+    text: Option<String>,
+}
+
+impl AttemptFailure {
+    fn plain(error: OaiError) -> Self {
+        Self {
+            error,
+            retry_after: None,
+            text: None,
         }
     }
 }

@@ -771,3 +771,120 @@ impl<'i> Parser<'i> {
         })
     }
 }
+
+/// A record cut out of a malformed page that does not parse on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRecord {
+    /// The identifier, when it could be read from the fragment.
+    pub identifier: Option<String>,
+    /// Byte offset of the fragment in the decoded page.
+    pub offset: usize,
+    /// The fragment as received.
+    pub raw: String,
+    /// Why it does not parse.
+    pub error: String,
+}
+
+/// What could be rescued from a page that does not parse as a whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Salvaged {
+    /// Records that parse on their own.
+    pub records: Vec<OaiRecord>,
+    /// Fragments that do not.
+    pub bad: Vec<BadRecord>,
+    /// The resumption token found after the last record, if any.
+    pub token: Option<ResumptionToken>,
+}
+
+/// Rescues a malformed `ListRecords` page record by record: each `<record>…</record>`
+/// fragment is re-wrapped in the page's own envelope start tags and parsed alone, so one
+/// broken record (an unescaped `<`, a bad entity) costs only itself (quirks #44, #48).
+/// Returns `None` when the page has no recognizable envelope or records at all.
+pub fn salvage_list_records(xml: &str, url: &str) -> Option<Salvaged> {
+    static RECORD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"<(?:([A-Za-z_][\w.-]*):)?record[\s>]")
+            .unwrap_or_else(|_| unreachable!())
+    });
+    let root_at = xml.find("OAI-PMH")?;
+    let root_open = xml[..root_at].rfind('<')?;
+    let root_end = root_open + xml[root_open..].find('>')? + 1;
+    let root_tag = &xml[root_open..root_end];
+    let prefix = root_tag[1..]
+        .split_once("OAI-PMH")
+        .map(|(p, _)| p)
+        .unwrap_or("");
+    let list_open = format!("<{prefix}ListRecords>");
+    let wrap =
+        |body: &str| format!("{root_tag}{list_open}{body}</{prefix}ListRecords></{prefix}OAI-PMH>");
+
+    let mut out = Salvaged {
+        records: Vec::new(),
+        bad: Vec::new(),
+        token: None,
+    };
+    let close = format!("</{prefix}record>");
+    let mut pos = root_end;
+    let mut last_end = root_end;
+    while let Some(m) = RECORD.find_at(xml, pos) {
+        let start = m.start();
+        let end = match xml[start..].find(&close) {
+            Some(e) => start + e + close.len(),
+            // A record without its end tag runs up to the next record or the list end.
+            None => RECORD
+                .find_at(xml, m.end())
+                .map(|n| n.start())
+                .unwrap_or(xml.len()),
+        };
+        // A broken record may swallow the next one's start; cut at the next record start.
+        let end = match RECORD.find_at(xml, m.end()) {
+            Some(n) if n.start() < end => n.start(),
+            _ => end,
+        };
+        let fragment = &xml[start..end];
+        match parse(&wrap(fragment), Verb::ListRecords, url) {
+            Ok(Response {
+                payload: Payload::Records(mut recs),
+                ..
+            }) if recs.len() == 1 => {
+                out.records.append(&mut recs);
+            }
+            other => out.bad.push(BadRecord {
+                identifier: identifier_of(fragment),
+                offset: start,
+                raw: fragment.to_owned(),
+                error: match other {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "fragment is not exactly one record".into(),
+                },
+            }),
+        }
+        pos = end.max(m.end());
+        last_end = end;
+    }
+    if out.records.is_empty() && out.bad.is_empty() {
+        return None;
+    }
+    let tail = &xml[last_end..];
+    if let Some(t) = tail.find("resumptionToken") {
+        if let Some(open) = tail[..t].rfind('<') {
+            let close_tag = format!("</{prefix}resumptionToken>");
+            let end = tail[open..]
+                .find(&close_tag)
+                .map(|e| open + e + close_tag.len())
+                .or_else(|| tail[open..].find("/>").map(|e| open + e + 2));
+            if let Some(end) = end
+                && let Ok(resp) = parse(&wrap(&tail[open..end]), Verb::ListRecords, url)
+            {
+                out.token = resp.token;
+            }
+        }
+    }
+    Some(out)
+}
+
+fn identifier_of(fragment: &str) -> Option<String> {
+    let at = fragment.find("identifier>")?;
+    let rest = &fragment[at + "identifier>".len()..];
+    let id = rest[..rest.find('<')?].trim();
+    (!id.is_empty() && id.len() < 1024).then(|| htmlize::unescape(id).into_owned())
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-pub use records::{PageCounts, RecordRow};
+pub use records::{PageCounts, QuarantineEntry, QuarantineRow, RecordRow};
 pub use runs::{Checkpoint, NewRun, Run, RunStatus, Trigger};
 pub use sources::{NewSource, Source};
 

@@ -88,79 +88,20 @@ impl Store {
         source_id: i64,
         lease: (&str, std::time::Duration),
         rows: &[RecordRow],
+        quarantine: &[QuarantineRow],
         checkpoint: &Checkpoint,
     ) -> Result<PageCounts, StoreError> {
         let mut tx = self.pool.begin().await?;
         renew_lease_on(&mut *tx, source_id, lease.0, lease.1).await?;
 
-        let mut counts = PageCounts::default();
-        if !rows.is_empty() {
-            let n = rows.len();
-            let mut ids = Vec::with_capacity(n);
-            let mut datestamps = Vec::with_capacity(n);
-            let mut datestamp_raws = Vec::with_capacity(n);
-            let mut deleted = Vec::with_capacity(n);
-            let mut sets = Vec::with_capacity(n);
-            let mut normalized = Vec::with_capacity(n);
-            let mut titles = Vec::with_capacity(n);
-            let mut dois = Vec::with_capacity(n);
-            let mut issued = Vec::with_capacity(n);
-            let mut languages = Vec::with_capacity(n);
-            let mut types = Vec::with_capacity(n);
-            let mut flags = Vec::with_capacity(n);
-            let mut work_keys = Vec::with_capacity(n);
-            let mut raws = Vec::with_capacity(n);
-            let mut hashes = Vec::with_capacity(n);
-            for r in rows {
-                ids.push(clean(&r.oai_identifier));
-                datestamps.push(r.datestamp);
-                datestamp_raws.push(clean(&r.datestamp_raw));
-                deleted.push(r.deleted);
-                sets.push(clean(&join(&r.sets)));
-                normalized.push(r.normalized.clone());
-                titles.push(clean_opt(&r.title));
-                dois.push(clean_opt(&r.doi));
-                issued.push(clean_opt(&r.issued));
-                languages.push(join(&r.languages));
-                types.push(join(&r.types));
-                flags.push(join(&r.flags));
-                work_keys.push(clean_opt(&r.work_key));
-                raws.push(clean_opt(&r.raw_metadata));
-                hashes.push(r.content_hash.clone());
-            }
-            let (inserted_live, updated_live, deleted_n): (i64, i64, i64) = sqlx::query_as(UPSERT)
-                .bind(source_id)
-                .bind(run_id)
-                .bind(&ids)
-                .bind(&datestamps)
-                .bind(&datestamp_raws)
-                .bind(&deleted)
-                .bind(&sets)
-                .bind(&normalized)
-                .bind(&titles)
-                .bind(&dois)
-                .bind(&issued)
-                .bind(&languages)
-                .bind(&types)
-                .bind(&flags)
-                .bind(&work_keys)
-                .bind(&raws)
-                .bind(&hashes)
-                .fetch_one(&mut *tx)
-                .await?;
-            counts = PageCounts {
-                new: inserted_live,
-                updated: updated_live,
-                deleted: deleted_n,
-                unchanged: n as i64 - inserted_live - updated_live - deleted_n,
-            };
-        }
+        let counts = upsert_rows(&mut tx, run_id, source_id, rows).await?;
+        insert_quarantine(&mut tx, run_id, source_id, quarantine).await?;
 
         let res = sqlx::query(
             "UPDATE harvest_runs SET pages = pages + 1, records_new = records_new + $2, \
              records_updated = records_updated + $3, records_unchanged = records_unchanged + $4, \
              records_deleted = records_deleted + $5, bytes = bytes + $6, retries = retries + $7, \
-             set_index = $8, resumption_token = $9, list_cursor = $10, complete_list_size = $11, \
+             records_failed = records_failed + $15, set_index = $8, resumption_token = $9, list_cursor = $10, complete_list_size = $11, \
              high_water = GREATEST(high_water, $12), warnings = warnings || $13, heartbeat_at = now() \
              WHERE id = $1 AND status = 'running' AND worker = $14",
         )
@@ -178,6 +119,7 @@ impl Store {
         .bind(checkpoint.high_water)
         .bind(&checkpoint.warnings)
         .bind(lease.0)
+        .bind(quarantine.len() as i64)
         .execute(&mut *tx)
         .await?;
         if res.rows_affected() != 1 {
@@ -189,6 +131,67 @@ impl Store {
         Ok(counts)
     }
 
+    /// Stores records fetched again for quarantined entries and marks those resolved, in
+    /// one transaction; counts go to `run_id`.
+    pub async fn store_resolved(
+        &self,
+        run_id: i64,
+        source_id: i64,
+        lease: (&str, std::time::Duration),
+        rows: &[RecordRow],
+        resolved: &[i64],
+    ) -> Result<PageCounts, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        renew_lease_on(&mut *tx, source_id, lease.0, lease.1).await?;
+        let counts = upsert_rows(&mut tx, run_id, source_id, rows).await?;
+        sqlx::query(
+            "UPDATE quarantine SET resolved_at = now(), resolved_by_run = $2 WHERE id = ANY($1)",
+        )
+        .bind(resolved)
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE harvest_runs SET records_new = records_new + $2, records_updated = records_updated + $3, \
+             records_unchanged = records_unchanged + $4, records_deleted = records_deleted + $5 WHERE id = $1",
+        )
+        .bind(run_id)
+        .bind(counts.new)
+        .bind(counts.updated)
+        .bind(counts.unchanged)
+        .bind(counts.deleted)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// Unresolved quarantine entries of a source, oldest first.
+    pub async fn unresolved_quarantine(
+        &self,
+        source_id: i64,
+        limit: i64,
+    ) -> Result<Vec<QuarantineEntry>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, run_id, oai_identifier, byte_offset, error, resolved_at FROM quarantine \
+             WHERE source_id = $1 AND resolved_at IS NULL ORDER BY id LIMIT $2",
+        )
+        .bind(source_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Quarantine entries created by a run.
+    pub async fn quarantine_of_run(&self, run_id: i64) -> Result<Vec<QuarantineEntry>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, run_id, oai_identifier, byte_offset, error, resolved_at FROM quarantine WHERE run_id = $1 ORDER BY id",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Counts of live and deleted records of a source.
     pub async fn record_counts(&self, source_id: i64) -> Result<(i64, i64), StoreError> {
         Ok(sqlx::query_as(
@@ -198,6 +201,136 @@ impl Store {
         .fetch_one(&self.pool)
         .await?)
     }
+}
+
+/// One quarantined record or fragment.
+#[derive(Debug, Clone, Default)]
+pub struct QuarantineRow {
+    /// The identifier, when known.
+    pub oai_identifier: Option<String>,
+    /// Byte offset in the page.
+    pub byte_offset: Option<i64>,
+    /// Why it was quarantined.
+    pub error: String,
+    /// The bytes as received.
+    pub raw: Vec<u8>,
+}
+
+/// An unresolved quarantine entry to retry.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct QuarantineEntry {
+    /// Primary key.
+    pub id: i64,
+    /// The run that quarantined it.
+    pub run_id: Option<i64>,
+    /// The identifier, when known.
+    pub oai_identifier: Option<String>,
+    /// Byte offset in the page.
+    pub byte_offset: Option<i64>,
+    /// Why.
+    pub error: String,
+    /// When it was resolved by a later run.
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+async fn insert_quarantine(
+    tx: &mut sqlx::PgConnection,
+    run_id: i64,
+    source_id: i64,
+    rows: &[QuarantineRow],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Option<String>> = rows.iter().map(|q| clean_opt(&q.oai_identifier)).collect();
+    let offsets: Vec<Option<i64>> = rows.iter().map(|q| q.byte_offset).collect();
+    let errors: Vec<String> = rows.iter().map(|q| clean(&q.error)).collect();
+    let raws: Vec<Vec<u8>> = rows.iter().map(|q| q.raw.clone()).collect();
+    sqlx::query(
+        "INSERT INTO quarantine (source_id, run_id, oai_identifier, byte_offset, error, raw) \
+         SELECT $1, $2, * FROM UNNEST($3::text[], $4::bigint[], $5::text[], $6::bytea[])",
+    )
+    .bind(source_id)
+    .bind(run_id)
+    .bind(&ids)
+    .bind(&offsets)
+    .bind(&errors)
+    .bind(&raws)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn upsert_rows(
+    tx: &mut sqlx::PgConnection,
+    run_id: i64,
+    source_id: i64,
+    rows: &[RecordRow],
+) -> Result<PageCounts, StoreError> {
+    let mut counts = PageCounts::default();
+    if !rows.is_empty() {
+        let n = rows.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut datestamps = Vec::with_capacity(n);
+        let mut datestamp_raws = Vec::with_capacity(n);
+        let mut deleted = Vec::with_capacity(n);
+        let mut sets = Vec::with_capacity(n);
+        let mut normalized = Vec::with_capacity(n);
+        let mut titles = Vec::with_capacity(n);
+        let mut dois = Vec::with_capacity(n);
+        let mut issued = Vec::with_capacity(n);
+        let mut languages = Vec::with_capacity(n);
+        let mut types = Vec::with_capacity(n);
+        let mut flags = Vec::with_capacity(n);
+        let mut work_keys = Vec::with_capacity(n);
+        let mut raws = Vec::with_capacity(n);
+        let mut hashes = Vec::with_capacity(n);
+        for r in rows {
+            ids.push(clean(&r.oai_identifier));
+            datestamps.push(r.datestamp);
+            datestamp_raws.push(clean(&r.datestamp_raw));
+            deleted.push(r.deleted);
+            sets.push(clean(&join(&r.sets)));
+            normalized.push(r.normalized.clone());
+            titles.push(clean_opt(&r.title));
+            dois.push(clean_opt(&r.doi));
+            issued.push(clean_opt(&r.issued));
+            languages.push(join(&r.languages));
+            types.push(join(&r.types));
+            flags.push(join(&r.flags));
+            work_keys.push(clean_opt(&r.work_key));
+            raws.push(clean_opt(&r.raw_metadata));
+            hashes.push(r.content_hash.clone());
+        }
+        let (inserted_live, updated_live, deleted_n): (i64, i64, i64) = sqlx::query_as(UPSERT)
+            .bind(source_id)
+            .bind(run_id)
+            .bind(&ids)
+            .bind(&datestamps)
+            .bind(&datestamp_raws)
+            .bind(&deleted)
+            .bind(&sets)
+            .bind(&normalized)
+            .bind(&titles)
+            .bind(&dois)
+            .bind(&issued)
+            .bind(&languages)
+            .bind(&types)
+            .bind(&flags)
+            .bind(&work_keys)
+            .bind(&raws)
+            .bind(&hashes)
+            .fetch_one(&mut *tx)
+            .await?;
+        counts = PageCounts {
+            new: inserted_live,
+            updated: updated_live,
+            deleted: deleted_n,
+            unchanged: n as i64 - inserted_live - updated_live - deleted_n,
+        };
+    }
+
+    Ok(counts)
 }
 
 /// The page upsert. Unchanged rows (same content hash) are skipped by the `WHERE` of
