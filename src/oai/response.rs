@@ -865,18 +865,18 @@ pub fn salvage_list_records(xml: &str, url: &str) -> Option<Salvaged> {
         return None;
     }
     let tail = &xml[last_end..];
-    if let Some(t) = tail.find("resumptionToken") {
-        if let Some(open) = tail[..t].rfind('<') {
-            let close_tag = format!("</{prefix}resumptionToken>");
-            let end = tail[open..]
-                .find(&close_tag)
-                .map(|e| open + e + close_tag.len())
-                .or_else(|| tail[open..].find("/>").map(|e| open + e + 2));
-            if let Some(end) = end
-                && let Ok(resp) = parse(&wrap(&tail[open..end]), Verb::ListRecords, url)
-            {
-                out.token = resp.token;
-            }
+    if let Some(t) = tail.find("resumptionToken")
+        && let Some(open) = tail[..t].rfind('<')
+    {
+        let close_tag = format!("</{prefix}resumptionToken>");
+        let end = tail[open..]
+            .find(&close_tag)
+            .map(|e| open + e + close_tag.len())
+            .or_else(|| tail[open..].find("/>").map(|e| open + e + 2));
+        if let Some(end) = end
+            && let Ok(resp) = parse(&wrap(&tail[open..end]), Verb::ListRecords, url)
+        {
+            out.token = resp.token;
         }
     }
     Some(out)
