@@ -90,6 +90,10 @@ pub struct HttpSection {
     pub backoff_base_ms: u64,
     /// Longest Retry-After waited in-process, seconds.
     pub max_retry_after_secs: u64,
+    /// Requests in flight to one host at most.
+    pub per_host_concurrency: usize,
+    /// Least time between two request starts to one host, milliseconds.
+    pub min_request_interval_ms: u64,
 }
 
 impl Default for HttpSection {
@@ -105,6 +109,8 @@ impl Default for HttpSection {
             max_attempts: d.max_attempts,
             backoff_base_ms: d.backoff_base.as_millis() as u64,
             max_retry_after_secs: d.max_retry_after.as_secs(),
+            per_host_concurrency: d.per_host_concurrency,
+            min_request_interval_ms: d.min_request_interval.as_millis() as u64,
         }
     }
 }
@@ -122,6 +128,8 @@ impl HttpSection {
             max_attempts: self.max_attempts.max(1),
             backoff_base: Duration::from_millis(self.backoff_base_ms),
             max_retry_after: Duration::from_secs(self.max_retry_after_secs),
+            per_host_concurrency: self.per_host_concurrency.max(1),
+            min_request_interval: Duration::from_millis(self.min_request_interval_ms),
         }
     }
 }

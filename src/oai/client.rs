@@ -2,6 +2,7 @@
 //! retries with backoff + jitter honouring `Retry-After`, and per-request decoding and
 //! parsing off the async reactor.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +37,10 @@ pub struct HttpConfig {
     pub backoff_base: Duration,
     /// Longest `Retry-After` sheaf waits in-process; longer ends the run as deferred.
     pub max_retry_after: Duration,
+    /// Requests in flight to one host at most (many journals share a host).
+    pub per_host_concurrency: usize,
+    /// Least time between the starts of two requests to one host.
+    pub min_request_interval: Duration,
 }
 
 impl Default for HttpConfig {
@@ -50,6 +55,8 @@ impl Default for HttpConfig {
             max_attempts: 5,
             backoff_base: Duration::from_secs(2),
             max_retry_after: Duration::from_secs(15 * 60),
+            per_host_concurrency: 2,
+            min_request_interval: Duration::ZERO,
         }
     }
 }
@@ -74,6 +81,15 @@ pub struct Fetched {
 pub struct HttpClient {
     client: reqwest::Client,
     cfg: Arc<HttpConfig>,
+    hosts: Arc<std::sync::Mutex<HashMap<String, Arc<HostGate>>>>,
+}
+
+/// Politeness towards one host: a cap on concurrent requests and a minimum interval
+/// between request starts, shared by every source on that host.
+#[derive(Debug)]
+struct HostGate {
+    slots: Arc<tokio::sync::Semaphore>,
+    next_start: tokio::sync::Mutex<tokio::time::Instant>,
 }
 
 impl HttpClient {
@@ -112,7 +128,27 @@ impl HttpClient {
         Ok(Self {
             client,
             cfg: Arc::new(cfg),
+            hosts: Arc::default(),
         })
+    }
+
+    fn gate(&self, url: &url::Url) -> Arc<HostGate> {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let mut hosts = self
+            .hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        hosts
+            .entry(host)
+            .or_insert_with(|| {
+                Arc::new(HostGate {
+                    slots: Arc::new(tokio::sync::Semaphore::new(
+                        self.cfg.per_host_concurrency.max(1),
+                    )),
+                    next_start: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+                })
+            })
+            .clone()
     }
 
     /// The configuration in force.
@@ -120,8 +156,25 @@ impl HttpClient {
         &self.cfg
     }
 
-    /// One GET, body read as a stream and capped. No retries here.
+    /// One GET, body read as a stream and capped, within the host's politeness limits.
+    /// No retries here.
     pub async fn get(&self, url: &url::Url) -> Result<Fetched, OaiError> {
+        let _slot = self.wait_turn(url).await;
+        self.get_now(url).await
+    }
+
+    /// Waits for a free slot on the URL's host and for the host's next start time.
+    async fn wait_turn(&self, url: &url::Url) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let gate = self.gate(url);
+        // `None` only if the semaphore were closed, which never happens.
+        let slot = gate.slots.clone().acquire_owned().await.ok();
+        let mut next = gate.next_start.lock().await;
+        tokio::time::sleep_until(*next).await;
+        *next = tokio::time::Instant::now() + self.cfg.min_request_interval;
+        slot
+    }
+
+    async fn get_now(&self, url: &url::Url) -> Result<Fetched, OaiError> {
         let u = url.as_str().to_owned();
         let classify = |e: reqwest::Error| classify(e, &u, self.cfg.request_timeout);
         let resp = self
@@ -443,6 +496,31 @@ mod tests {
                 .min(Duration::from_secs(300));
             assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_to_one_host_are_spaced_and_capped() {
+        let client = HttpClient::new(HttpConfig {
+            per_host_concurrency: 1,
+            min_request_interval: Duration::from_secs(2),
+            ..HttpConfig::default()
+        })
+        .unwrap();
+        let a = url::Url::parse("http://a.example/oai").unwrap();
+        let b = url::Url::parse("http://b.example/oai").unwrap();
+        let start = tokio::time::Instant::now();
+        for _ in 0..3 {
+            drop(client.wait_turn(&a).await);
+        }
+        let held = client.wait_turn(&b).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(4));
+        assert_eq!(client.gate(&b).slots.available_permits(), 0);
+        drop(held);
+        // Third start on host a waits two intervals; host b has its own gate.
+        assert_eq!(start.elapsed(), Duration::from_secs(4));
+        assert!(!Arc::ptr_eq(&client.gate(&a), &client.gate(&b)));
+        assert_eq!(client.gate(&a).slots.available_permits(), 1);
+        assert_eq!(client.gate(&b).slots.available_permits(), 1);
     }
 
     #[test]
