@@ -94,6 +94,8 @@ pub struct HttpSection {
     pub per_host_concurrency: usize,
     /// Least time between two request starts to one host, milliseconds.
     pub min_request_interval_ms: u64,
+    /// Send requests as form POSTs.
+    pub use_post: bool,
 }
 
 impl Default for HttpSection {
@@ -111,6 +113,7 @@ impl Default for HttpSection {
             max_retry_after_secs: d.max_retry_after.as_secs(),
             per_host_concurrency: d.per_host_concurrency,
             min_request_interval_ms: d.min_request_interval.as_millis() as u64,
+            use_post: d.use_post,
         }
     }
 }
@@ -130,6 +133,7 @@ impl HttpSection {
             max_retry_after: Duration::from_secs(self.max_retry_after_secs),
             per_host_concurrency: self.per_host_concurrency.max(1),
             min_request_interval: Duration::from_millis(self.min_request_interval_ms),
+            use_post: self.use_post,
         }
     }
 }
@@ -144,6 +148,8 @@ pub struct HarvestSection {
     pub max_empty_pages: u32,
     /// Pages fetched ahead of storage.
     pub prefetch_pages: usize,
+    /// Longest a run may take, seconds (a trickling server cannot hold a worker forever).
+    pub run_deadline_secs: u64,
 }
 
 impl Default for HarvestSection {
@@ -153,6 +159,7 @@ impl Default for HarvestSection {
             lease_ttl_secs: d.lease_ttl.as_secs(),
             max_empty_pages: d.max_empty_pages,
             prefetch_pages: d.prefetch_pages,
+            run_deadline_secs: d.run_deadline.as_secs(),
         }
     }
 }
@@ -164,6 +171,7 @@ impl HarvestSection {
             lease_ttl: Duration::from_secs(self.lease_ttl_secs.max(3)),
             max_empty_pages: self.max_empty_pages.max(1),
             prefetch_pages: self.prefetch_pages.max(1),
+            run_deadline: Duration::from_secs(self.run_deadline_secs.max(1)),
         }
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map of modules and the data flow.
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -566,3 +566,151 @@ async fn a_list_shorter_than_announced_is_flagged_suspect_truncated() {
         run.warnings
     );
 }
+
+/// With `use_post` every request is a form POST; a server that answers 405 to POST is
+/// switched to GET for the rest of the run (quirks #31).
+#[tokio::test]
+async fn post_is_used_when_configured_and_falls_back_to_get_on_405() {
+    use common::fake_provider::{Fault, When};
+    use std::sync::Arc;
+    let db = TestDb::new().await;
+    let p = FakeProvider::start(
+        ProviderConfig {
+            page_size: 4,
+            ..Default::default()
+        },
+        FakeRecord::series(10, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
+    let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
+    let http = sheaf::oai::HttpConfig {
+        use_post: true,
+        ..http_config()
+    };
+    let h = harvester_with(&db.store, http.clone(), Default::default());
+    let run = harvest_ok(&h, &src, &opts()).await;
+    assert_eq!(run.records_new, 10);
+    assert!(p.requests().iter().all(|r| r.method == "POST"));
+
+    p.clear_requests();
+    p.inject_always(
+        When::Custom(Arc::new(|r| r.method == "POST")),
+        Fault::status(405),
+    );
+    let h = harvester_with(&db.store, http, Default::default());
+    let run = harvest_ok(
+        &h,
+        &src,
+        &sheaf::harvest::HarvestOptions {
+            full: true,
+            ..opts()
+        },
+    )
+    .await;
+    assert_eq!(run.records_unchanged, 10);
+    let methods: Vec<String> = p.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(
+        methods.iter().filter(|m| *m == "POST").count(),
+        1,
+        "{methods:?}"
+    );
+}
+
+/// A gzip body the server did not announce is recognised by its magic bytes and inflated.
+#[tokio::test]
+async fn unannounced_gzip_bodies_are_inflated() {
+    use common::fake_provider::{Fault, When};
+    use std::io::Write;
+    let db = TestDb::new().await;
+    let p = FakeProvider::start(
+        ProviderConfig::default(),
+        FakeRecord::series(3, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
+    let plain = reqwest::get(format!(
+        "{}?verb=ListRecords&metadataPrefix=oai_dc",
+        p.base_url()
+    ))
+    .await
+    .unwrap()
+    .bytes()
+    .await
+    .unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&plain).unwrap();
+    let body = enc.finish().unwrap();
+    p.inject_when(
+        When::Verb("ListRecords".into()),
+        Fault::Raw {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/xml".into())],
+            body,
+        },
+    );
+    let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
+    let run = harvest_ok(&harvester(&db.store), &src, &opts()).await;
+    assert_eq!(run.records_new, 3);
+}
+
+/// A redirected endpoint is followed and the new address recorded as an operator hint.
+#[tokio::test]
+async fn redirects_are_followed_and_the_target_recorded() {
+    use common::fake_provider::{Fault, When};
+    let db = TestDb::new().await;
+    let new_home = FakeProvider::start(
+        ProviderConfig::default(),
+        FakeRecord::series(3, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
+    let old = FakeProvider::start(
+        ProviderConfig::default(),
+        FakeRecord::series(3, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
+    old.inject_when(
+        When::Verb("Identify".into()),
+        Fault::redirect(301, &format!("{}?verb=Identify", new_home.base_url())),
+    );
+    let src = add_source(&db.store, "fake", &old.base_url(), &[]).await;
+    let run = harvest_ok(&harvester(&db.store), &src, &opts()).await;
+    assert_eq!(run.records_new, 3);
+    let s = db.store.source_by_id(src.id).await.unwrap();
+    assert_eq!(s.quirks["redirected_to"], new_home.base_url());
+}
+
+/// A run that outlives its deadline ends as failed with its checkpoint, and the next run
+/// resumes from it.
+#[tokio::test]
+async fn a_run_past_its_deadline_fails_and_resumes_later() {
+    use common::fake_provider::{Fault, When};
+    use std::time::Duration;
+    let db = TestDb::new().await;
+    let p = FakeProvider::start(
+        ProviderConfig {
+            page_size: 5,
+            ..Default::default()
+        },
+        FakeRecord::series(15, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
+    p.inject_when(When::Page(2), Fault::Delay(Duration::from_secs(30)));
+    let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
+    let cfg = sheaf::harvest::HarvestConfig {
+        run_deadline: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let h = harvester_with(&db.store, http_config(), cfg);
+    let err = h
+        .harvest(&src, &opts(), &sheaf::harvest::LogProgress)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, sheaf::harvest::HarvestError::Deadline(_)),
+        "{err}"
+    );
+    let failed = db.store.list_runs(Some(src.id), 1).await.unwrap().remove(0);
+    assert_eq!((failed.status.as_str(), failed.records_new), ("failed", 10));
+    p.clear_faults();
+    let run = harvest_ok(&harvester(&db.store), &src, &opts()).await;
+    assert_eq!((run.resumed_from, run.records_new), (Some(failed.id), 5));
+}

@@ -38,6 +38,8 @@ pub struct HarvestConfig {
     pub max_empty_pages: u32,
     /// Pages fetched ahead of the one being stored.
     pub prefetch_pages: usize,
+    /// Longest a run's page loop may take.
+    pub run_deadline: Duration,
 }
 
 impl Default for HarvestConfig {
@@ -46,6 +48,7 @@ impl Default for HarvestConfig {
             lease_ttl: Duration::from_secs(120),
             max_empty_pages: 3,
             prefetch_pages: 2,
+            run_deadline: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -87,6 +90,9 @@ pub enum HarvestError {
     /// The server repeated a token or a page.
     #[error("resumption loop detected: {0}")]
     Loop(String),
+    /// The run took longer than `harvest.run_deadline_secs`; its checkpoint is kept.
+    #[error("run deadline of {0:?} exceeded; the next run resumes from the checkpoint")]
+    Deadline(Duration),
 }
 
 /// Receives progress; the CLI draws a bar, the service updates metrics.
@@ -242,7 +248,27 @@ impl Harvester {
         };
 
         // Identify first: granularity decides how dates are written.
-        let (identify, _) = client.request(&Request::Identify).await?;
+        let (identify, id_stats) = client.request(&Request::Identify).await?;
+        if let Some(final_url) = id_stats.final_url.as_ref().filter(|u| {
+            let mut asked = Request::Identify.url(client.base_url());
+            asked.set_fragment(None);
+            u.as_str() != asked.as_str()
+        }) {
+            // Operator hint (quirks #27): the endpoint moved; the base URL is kept as given.
+            let mut moved = final_url.clone();
+            moved.set_query(None);
+            progress.note(&format!(
+                "{} redirects to {moved}; consider updating the source",
+                source.base_url
+            ));
+            self.store
+                .set_quirk(
+                    source.id,
+                    "redirected_to",
+                    serde_json::Value::from(moved.as_str()),
+                )
+                .await?;
+        }
         let first_response_date = identify.response_date;
         let granularity = match &identify.payload {
             Payload::Identify(id) => {
@@ -327,7 +353,12 @@ impl Harvester {
         }
         tracing::info!(run.id = run.id, from = ?run.window_from, until = ?run.window_until, "run started");
 
-        let outcome = self.page_loop(&client, &run, progress).await;
+        let deadline = self.cfg.run_deadline;
+        let outcome =
+            match tokio::time::timeout(deadline, self.page_loop(&client, &run, progress)).await {
+                Ok(o) => o,
+                Err(_) => Err(HarvestError::Deadline(deadline)),
+            };
         if let Err(HarvestError::Store(StoreError::LeaseLost(_))) = &outcome {
             // Another worker owns the run now; leave its row alone.
             return outcome.map(|()| run);

@@ -41,6 +41,9 @@ pub struct HttpConfig {
     pub per_host_concurrency: usize,
     /// Least time between the starts of two requests to one host.
     pub min_request_interval: Duration,
+    /// Send every request as a form POST (spec §3.1.1 allows both); long tokens are always
+    /// POSTed (quirks #31). A 405 switches the endpoint back to GET.
+    pub use_post: bool,
 }
 
 impl Default for HttpConfig {
@@ -57,6 +60,7 @@ impl Default for HttpConfig {
             max_retry_after: Duration::from_secs(15 * 60),
             per_host_concurrency: 2,
             min_request_interval: Duration::ZERO,
+            use_post: false,
         }
     }
 }
@@ -160,7 +164,21 @@ impl HttpClient {
     /// No retries here.
     pub async fn get(&self, url: &url::Url) -> Result<Fetched, OaiError> {
         let _slot = self.wait_turn(url).await;
-        self.get_now(url).await
+        self.send(self.client.get(url.clone()), url).await
+    }
+
+    /// One form POST of `url`'s query to its path; otherwise like [`HttpClient::get`].
+    pub async fn post_form(&self, url: &url::Url) -> Result<Fetched, OaiError> {
+        let _slot = self.wait_turn(url).await;
+        let mut target = url.clone();
+        let body = target.query().unwrap_or_default().to_owned();
+        target.set_query(None);
+        let req = self
+            .client
+            .post(target)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(req, url).await
     }
 
     /// Waits for a free slot on the URL's host and for the host's next start time.
@@ -174,15 +192,14 @@ impl HttpClient {
         slot
     }
 
-    async fn get_now(&self, url: &url::Url) -> Result<Fetched, OaiError> {
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &url::Url,
+    ) -> Result<Fetched, OaiError> {
         let u = url.as_str().to_owned();
         let classify = |e: reqwest::Error| classify(e, &u, self.cfg.request_timeout);
-        let resp = self
-            .client
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(classify)?;
+        let resp = req.send().await.map_err(classify)?;
         let status = resp.status().as_u16();
         let final_url = resp.url().clone();
         let charset = resp
@@ -210,6 +227,20 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
+        if body.starts_with(&[0x1f, 0x8b]) {
+            // Gzip the server did not announce (PHP output buffering does this): inflate
+            // it here, under the same cap.
+            body = gunzip_capped(&body, limit).map_err(|e| match e {
+                Some(limit) => OaiError::TooLarge {
+                    url: u.clone(),
+                    limit,
+                },
+                None => OaiError::NotOai {
+                    url: u.clone(),
+                    detail: "body looks gzip-compressed but does not inflate".into(),
+                },
+            })?;
+        }
         Ok(Fetched {
             body,
             status,
@@ -218,6 +249,19 @@ impl HttpClient {
             retry_after,
         })
     }
+}
+
+/// Inflates a gzip body; `Err(Some(limit))` when it would exceed `limit` bytes,
+/// `Err(None)` when it is not valid gzip.
+fn gunzip_capped(body: &[u8], limit: u64) -> Result<Vec<u8>, Option<u64>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut dec = flate2::read::MultiGzDecoder::new(body).take(limit + 1);
+    dec.read_to_end(&mut out).map_err(|_| None)?;
+    if out.len() as u64 > limit {
+        return Err(Some(limit));
+    }
+    Ok(out)
 }
 
 fn classify(e: reqwest::Error, url: &str, deadline: Duration) -> OaiError {
@@ -268,13 +312,22 @@ pub struct RequestStats {
 pub struct OaiClient {
     http: HttpClient,
     base: url::Url,
+    /// Set after a 405 to POST: this endpoint only takes GET.
+    get_only: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// Queries longer than this go by POST: some servers and proxies cut long URLs.
+const LONG_QUERY: usize = 2000;
 
 impl OaiClient {
     /// Validates the base URL (http or https only: quirks #78).
     pub fn new(http: HttpClient, base_url: &str) -> Result<Self, OaiError> {
         let base = parse_base_url(base_url)?;
-        Ok(Self { http, base })
+        Ok(Self {
+            http,
+            base,
+            get_only: Arc::default(),
+        })
     }
 
     /// The base URL.
@@ -370,7 +423,20 @@ impl OaiClient {
         url: &url::Url,
         stats: &mut RequestStats,
     ) -> Result<Response, AttemptFailure> {
-        let fetched = self.http.get(url).await.map_err(AttemptFailure::plain)?;
+        use std::sync::atomic::Ordering;
+        let long = url.query().map_or(0, str::len) > LONG_QUERY;
+        let post = (self.http.config().use_post || long) && !self.get_only.load(Ordering::Relaxed);
+        let mut fetched = if post {
+            self.http.post_form(url).await
+        } else {
+            self.http.get(url).await
+        }
+        .map_err(AttemptFailure::plain)?;
+        if post && fetched.status == 405 {
+            tracing::info!(url = %self.base, "endpoint refuses POST; using GET");
+            self.get_only.store(true, Ordering::Relaxed);
+            fetched = self.http.get(url).await.map_err(AttemptFailure::plain)?;
+        }
         stats.bytes += fetched.body.len() as u64;
         stats.final_url = Some(fetched.final_url.clone());
         let verb = req.verb();
@@ -521,6 +587,17 @@ mod tests {
         assert!(!Arc::ptr_eq(&client.gate(&a), &client.gate(&b)));
         assert_eq!(client.gate(&a).slots.available_permits(), 1);
         assert_eq!(client.gate(&b).slots.available_permits(), 1);
+    }
+
+    #[test]
+    fn unannounced_gzip_is_inflated_under_the_cap() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&vec![b'a'; 10_000]).unwrap();
+        let gz = enc.finish().unwrap();
+        assert_eq!(gunzip_capped(&gz, 10_000).unwrap().len(), 10_000);
+        assert_eq!(gunzip_capped(&gz, 9_999), Err(Some(9_999)));
+        assert_eq!(gunzip_capped(&[0x1f, 0x8b, 1, 2, 3], 100), Err(None));
     }
 
     #[test]

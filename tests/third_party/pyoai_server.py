@@ -36,6 +36,14 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from oaipmh import common, error, metadata, server
 from oaipmh.datestamp import datetime_to_datestamp
 
+# Work-around for a pyoai 2.5.0 bug: decodeResumptionToken calls cgi.parse_qs, which was
+# removed in Python 3.8, so every request with a resumptionToken dies with AttributeError
+# (HTTP 500). urllib.parse.parse_qs is the same function under its current name.
+if not hasattr(server.cgi, "parse_qs"):
+    import urllib.parse
+
+    server.cgi.parse_qs = urllib.parse.parse_qs
+
 NS_XML = "http://www.w3.org/XML/1998/namespace"
 
 SETS = [
@@ -83,9 +91,11 @@ SPAN_SECONDS = int((datetime.datetime(2022, 12, 31, 23, 59, 59) - EPOCH).total_s
 class Repo:
     """The in-memory repository; all access under `lock`."""
 
-    def __init__(self, n, granularity, seed=20221):
+    def __init__(self, n, granularity, seed=20221, seconds_datestamps=False):
         self.lock = threading.RLock()
         self.day = granularity == "day"
+        # What the headers show: pyoai's seconds form unless the day fix is on.
+        self.day_datestamps = self.day and not seconds_datestamps
         self.rng = random.Random(seed)
         self.records = {}
         for i in range(1, n + 1):
@@ -176,7 +186,7 @@ class Repo:
                     "datestamp": self.fmt(now), **self.totals()}
 
     def fmt(self, dt):
-        return datetime_to_datestamp(dt, day_granularity=self.day)
+        return datetime_to_datestamp(dt, day_granularity=self.day_datestamps)
 
     def dump(self, path):
         with self.lock, open(path + ".tmp", "w", encoding="utf-8") as f:
@@ -358,7 +368,7 @@ def main():
                    help="serve pyoai's seconds datestamps even with --granularity day (pyoai bug)")
     a = p.parse_args()
 
-    repo = Repo(a.records, a.granularity)
+    repo = Repo(a.records, a.granularity, seconds_datestamps=a.no_day_fix)
     httpd = make_server("127.0.0.1", a.port, lambda e, s: None, server_class=ThreadingWSGIServer,
                         handler_class=QuietHandler)
     port = httpd.server_address[1]
