@@ -26,6 +26,9 @@ use crate::oai::{Granularity, HttpClient, ListArgs, OaiError, OaiErrorCode, Requ
 /// How many sets the report lists at most.
 pub const MAX_SETS_LISTED: usize = 200;
 
+/// Retries of 429/5xx answers over the whole check, so a check stays near ten requests.
+const MAX_RETRIES: u32 = 2;
+
 /// Query arguments of OAI-PMH requests, stripped from a redirect target to recover the base URL.
 const OAI_ARGS: [&str; 7] = [
     "verb",
@@ -254,11 +257,23 @@ impl fmt::Display for CheckReport {
             writeln!(f, "Repository:  {}", or_dash(&id.repository_name))?;
             writeln!(f, "  baseURL:           {}", or_dash(&id.base_url))?;
             writeln!(f, "  protocolVersion:   {}", or_dash(&id.protocol_version))?;
-            writeln!(f, "  adminEmail:        {}", or_dash(&id.admin_emails.join(", ")))?;
-            writeln!(f, "  earliestDatestamp: {}", or_dash(&id.earliest_datestamp))?;
+            writeln!(
+                f,
+                "  adminEmail:        {}",
+                or_dash(&id.admin_emails.join(", "))
+            )?;
+            writeln!(
+                f,
+                "  earliestDatestamp: {}",
+                or_dash(&id.earliest_datestamp)
+            )?;
             writeln!(f, "  granularity:       {}", or_dash(&id.granularity))?;
             writeln!(f, "  deletedRecord:     {}", or_dash(&id.deleted_record))?;
-            writeln!(f, "  compression:       {}", or_dash(&id.compression.join(", ")))?;
+            writeln!(
+                f,
+                "  compression:       {}",
+                or_dash(&id.compression.join(", "))
+            )?;
         }
         writeln!(f, "Formats:     {}", or_dash(&self.formats.join(", ")))?;
         let shown: Vec<String> = self
@@ -278,7 +293,12 @@ impl fmt::Display for CheckReport {
             if self.sets_total == 0 {
                 "none".to_owned()
             } else {
-                format!("{}{}: {}", self.sets_total, plus(self.sets_truncated), shown.join(", "))
+                format!(
+                    "{}{}: {}",
+                    self.sets_total,
+                    plus(self.sets_truncated),
+                    shown.join(", ")
+                )
             },
             more
         )?;
@@ -368,6 +388,7 @@ pub async fn check_endpoint(http: &HttpClient, base_url: &str, opts: &CheckOptio
         base,
         max_retry_wait: opts.max_retry_wait,
         requests: 0,
+        retries_left: MAX_RETRIES,
         decodes: Vec::new(),
         missing_retry_after: Vec::new(),
     };
@@ -414,7 +435,10 @@ async fn run(p: &mut Prober<'_>, opts: &CheckOptions, report: &mut CheckReport) 
 
     // 2. Formats.
     let mut format_listed = None;
-    match p.fetch(&Request::ListMetadataFormats { identifier: None }).await {
+    match p
+        .fetch(&Request::ListMetadataFormats { identifier: None })
+        .await
+    {
         Ok(Answer {
             resp:
                 Response {
@@ -440,8 +464,8 @@ async fn run(p: &mut Prober<'_>, opts: &CheckOptions, report: &mut CheckReport) 
         Ok(ans) => {
             if let Payload::Sets(sets) = ans.resp.payload {
                 report.sets_total = sets.len();
-                report.sets_truncated =
-                    sets.len() > MAX_SETS_LISTED || ans.resp.token.is_some_and(|t| t.token.is_some());
+                report.sets_truncated = sets.len() > MAX_SETS_LISTED
+                    || ans.resp.token.is_some_and(|t| t.token.is_some());
                 report.sets = sets
                     .into_iter()
                     .take(MAX_SETS_LISTED)
@@ -479,7 +503,10 @@ fn check_identify(id: &Identify, base: &url::Url, report: &mut CheckReport) -> G
             let what = if id.granularity_raw.is_empty() {
                 "Identify has no <granularity>".to_owned()
             } else {
-                format!("Identify declares an invalid granularity {:?}", id.granularity_raw)
+                format!(
+                    "Identify declares an invalid granularity {:?}",
+                    id.granularity_raw
+                )
             };
             report.push(Finding::new(
                 "granularity_invalid",
@@ -598,11 +625,11 @@ async fn sample_records(
         s.pages += 1;
         s.bytes += ans.bytes;
         latencies.push(ans.latency);
-        let records = match ans.resp.payload {
+        let records: &[_] = match &ans.resp.payload {
             Payload::Records(r) => r,
-            _ => Vec::new(),
+            _ => &[],
         };
-        for r in &records {
+        for r in records {
             s.records += 1;
             s.deleted += usize::from(r.header.deleted);
             match r.header.datestamp {
@@ -919,8 +946,13 @@ fn list_failure(e: &OaiError, page: usize, prefix: &str, listed: Option<bool>) -
         return Finding::new(
             "no_oai_dc",
             Severity::Error,
-            format!("ListRecords refuses metadataPrefix={prefix}{also}: {}", short(e)),
-            format!("Offer {prefix} (Dublin Core is mandatory in OAI-PMH) and enable it for all items."),
+            format!(
+                "ListRecords refuses metadataPrefix={prefix}{also}: {}",
+                short(e)
+            ),
+            format!(
+                "Offer {prefix} (Dublin Core is mandatory in OAI-PMH) and enable it for all items."
+            ),
         );
     }
     let which = if page == 0 {
@@ -933,7 +965,10 @@ fn list_failure(e: &OaiError, page: usize, prefix: &str, listed: Option<bool>) -
             Finding::new(
                 "token_rejected",
                 Severity::Error,
-                format!("{which}: the server refused its own resumptionToken: {}", short(e)),
+                format!(
+                    "{which}: the server refused its own resumptionToken: {}",
+                    short(e)
+                ),
                 "Keep resumptionTokens valid for the announced expirationDate and accept them back verbatim.",
             )
         }
@@ -942,7 +977,9 @@ fn list_failure(e: &OaiError, page: usize, prefix: &str, listed: Option<bool>) -
         } => Finding::new(
             "malformed_xml",
             Severity::Warning,
-            format!("{which} is not well-formed XML (byte {position}: {message}); records are lost"),
+            format!(
+                "{which} is not well-formed XML (byte {position}: {message}); records are lost"
+            ),
             "Escape metadata properly (&, <) and never cut the output short.",
         ),
         OaiError::NotOai { detail, .. } => Finding::new(
@@ -1048,12 +1085,15 @@ struct DecodeSeen {
 }
 
 /// Makes the requests, with a couple of polite retries on 429/5xx, and remembers transport
-/// observations for the report.
+/// observations for the report. Latency is measured around [`HttpClient::get`], so it
+/// includes any wait imposed by the per-host politeness settings.
 struct Prober<'a> {
     http: &'a HttpClient,
     base: url::Url,
     max_retry_wait: Duration,
     requests: usize,
+    /// Retries left for the whole check (politeness: a struggling server gets few).
+    retries_left: u32,
     decodes: Vec<DecodeSeen>,
     /// (status, verb) of 429/503 answers without `Retry-After`.
     missing_retry_after: Vec<(u16, Verb)>,
@@ -1082,7 +1122,8 @@ impl Prober<'_> {
                 }
                 let wait = retry_after
                     .unwrap_or_else(|| backoff_base.saturating_mul(1 << (attempt - 1).min(8)));
-                if attempt < attempts && wait <= self.max_retry_wait {
+                if attempt < attempts && self.retries_left > 0 && wait <= self.max_retry_wait {
+                    self.retries_left -= 1;
                     tokio::time::sleep(wait).await;
                     continue;
                 }
@@ -1225,15 +1266,22 @@ mod tests {
         assert!(!token_has_whitespace(
             "<resumptionToken cursor=\"0\">a b</resumptionToken>"
         ));
-        assert!(!token_has_whitespace("<resumptionToken>\n  </resumptionToken>"));
-        assert!(!token_has_whitespace("<resumptionToken completeListSize=\"3\"/>"));
+        assert!(!token_has_whitespace(
+            "<resumptionToken>\n  </resumptionToken>"
+        ));
+        assert!(!token_has_whitespace(
+            "<resumptionToken completeListSize=\"3\"/>"
+        ));
         assert!(!token_has_whitespace("<a>no token</a>"));
     }
 
     #[test]
     fn oai_arguments_are_stripped_from_a_final_url() {
         let u = url::Url::parse("https://x.example/cgi?page=oai&verb=Identify").unwrap();
-        assert_eq!(strip_oai_args(&u).as_str(), "https://x.example/cgi?page=oai");
+        assert_eq!(
+            strip_oai_args(&u).as_str(),
+            "https://x.example/cgi?page=oai"
+        );
         let u = url::Url::parse("https://x.example/oai?verb=Identify").unwrap();
         assert_eq!(strip_oai_args(&u).as_str(), "https://x.example/oai");
     }

@@ -2,6 +2,7 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map of modules and the data flow.
 
+pub mod api;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -10,5 +11,7 @@ pub mod domain;
 pub mod harvest;
 pub mod normalize;
 pub mod oai;
+pub mod schedule;
+pub mod service;
 pub mod store;
 pub mod telemetry;

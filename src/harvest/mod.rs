@@ -17,6 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::oai::error::OaiErrorCode;
 use crate::oai::response::Payload;
@@ -90,6 +91,9 @@ pub enum HarvestError {
     /// The server repeated a token or a page.
     #[error("resumption loop detected: {0}")]
     Loop(String),
+    /// The service is shutting down; the run stopped after its last committed page.
+    #[error("stopped for shutdown; the next run resumes from the checkpoint")]
+    Stopped,
     /// The run took longer than `harvest.run_deadline_secs`; its checkpoint is kept.
     #[error("run deadline of {0:?} exceeded; the next run resumes from the checkpoint")]
     Deadline(Duration),
@@ -176,12 +180,26 @@ impl Harvester {
     /// Errors before the run row exists (busy lease, bad dates) are returned as `Err`;
     /// errors during the run end it as `failed`/`deferred`/`loop_detected` and are returned
     /// as `Err` after the row is updated, so callers can both report and exit non-zero.
-    #[tracing::instrument(skip_all, fields(source = %source.name))]
     pub async fn harvest(
         &self,
         source: &Source,
         opts: &HarvestOptions,
         progress: &dyn Progress,
+    ) -> Result<Run, HarvestError> {
+        self.harvest_with(source, opts, progress, None, &CancellationToken::new())
+            .await
+    }
+
+    /// [`Harvester::harvest`] for the service: may carry out a queued (manually triggered)
+    /// run, and stops after the current page when `stop` is cancelled.
+    #[tracing::instrument(skip_all, fields(source = %source.name))]
+    pub async fn harvest_with(
+        &self,
+        source: &Source,
+        opts: &HarvestOptions,
+        progress: &dyn Progress,
+        queued: Option<&Run>,
+        stop: &CancellationToken,
     ) -> Result<Run, HarvestError> {
         let ttl = self.cfg.lease_ttl;
         let fresh = self.store.source_by_id(source.id).await?;
@@ -200,7 +218,7 @@ impl Harvester {
             });
         }
         let heartbeat = self.spawn_heartbeat(source.id);
-        let result = self.run_leased(&fresh, opts, progress).await;
+        let result = self.run_leased(&fresh, opts, progress, queued, stop).await;
         heartbeat.abort();
         if let Err(e) = self.store.release_lease(source.id, &self.worker_id).await {
             tracing::warn!(error = %e, "could not release lease; it will expire");
@@ -229,6 +247,8 @@ impl Harvester {
         source: &Source,
         opts: &HarvestOptions,
         progress: &dyn Progress,
+        queued: Option<&Run>,
+        stop: &CancellationToken,
     ) -> Result<Run, HarvestError> {
         let client = OaiClient::new(self.http.clone(), &source.base_url)?;
         if let Some(dead) = self.store.abandon_running(source.id).await? {
@@ -347,7 +367,10 @@ impl Harvester {
                 }
             }
         };
-        let run = self.store.start_run(&new_run).await?;
+        let run = match queued {
+            Some(q) => self.store.start_queued_run(q.id, &new_run).await?,
+            None => self.store.start_run(&new_run).await?,
+        };
         if let Some(at) = first_response_date {
             self.store.set_first_response_date(run.id, at).await?;
         }
@@ -355,7 +378,9 @@ impl Harvester {
 
         let deadline = self.cfg.run_deadline;
         let outcome =
-            match tokio::time::timeout(deadline, self.page_loop(&client, &run, progress)).await {
+            match tokio::time::timeout(deadline, self.page_loop(&client, &run, progress, stop))
+                .await
+            {
                 Ok(o) => o,
                 Err(_) => Err(HarvestError::Deadline(deadline)),
             };
@@ -366,6 +391,7 @@ impl Harvester {
         let status = match &outcome {
             Ok(()) => RunStatus::Completed,
             Err(HarvestError::Loop(_)) => RunStatus::LoopDetected,
+            Err(HarvestError::Stopped) => RunStatus::Stopped,
             Err(HarvestError::Oai(OaiError::Deferred { until, .. })) => {
                 self.store.set_not_before(source.id, Some(*until)).await?;
                 RunStatus::Deferred
@@ -373,6 +399,10 @@ impl Harvester {
             Err(_) => RunStatus::Failed,
         };
         let message = outcome.as_ref().err().map(|e| e.to_string());
+        // Every retry of the run, those of a request that finally failed included.
+        self.store
+            .set_run_retries(run.id, client.retries() as i32)
+            .await?;
         let finished = self
             .store
             .finish_run(run.id, status, message.as_deref())
@@ -391,6 +421,7 @@ impl Harvester {
         client: &OaiClient,
         run: &Run,
         progress: &dyn Progress,
+        stop: &CancellationToken,
     ) -> Result<(), HarvestError> {
         let window = Window {
             from: run.window_from.clone(),
@@ -416,7 +447,17 @@ impl Harvester {
         let lease = (self.worker_id.as_str(), self.cfg.lease_ttl);
         let mut seen = 0u64;
         let mut result = Ok(());
-        while let Some(msg) = rx.recv().await {
+        loop {
+            // Shutdown is only noticed between pages: a page being stored always commits.
+            let msg = tokio::select! {
+                biased;
+                () = stop.cancelled() => {
+                    result = Err(HarvestError::Stopped);
+                    break;
+                }
+                msg = rx.recv() => msg,
+            };
+            let Some(msg) = msg else { break };
             let page = match msg {
                 Ok(p) => p,
                 Err(ListEnd::Complete) => break,
@@ -619,6 +660,18 @@ async fn produce_list(
         };
         pages += 1;
         let mut warnings = resp.warnings.clone();
+        let d = &stats.decode;
+        if d.lossy || d.illegal_chars_removed > 0 || d.junk_skipped > 0 {
+            // Repairs are worth an operator's eye but never cost a record (quirks #40–47).
+            warnings.push(format!(
+                "page repaired while decoding ({}): {} invalid byte sequence(s) replaced, {} illegal XML character(s) removed, {} byte(s) of junk before the XML",
+                d.encoding,
+                if d.lossy { "some" } else { "no" },
+                d.illegal_chars_removed,
+                d.junk_skipped
+            ));
+            quirk.get_or_insert(("decode_repairs", serde_json::Value::Bool(true)));
+        }
         let next_token = resp.next_token().map(str::to_owned);
         let cursor = resp.token.as_ref().and_then(|t| t.cursor);
         let complete = resp.token.as_ref().and_then(|t| t.complete_list_size);

@@ -314,6 +314,8 @@ pub struct OaiClient {
     base: url::Url,
     /// Set after a 405 to POST: this endpoint only takes GET.
     get_only: Arc<std::sync::atomic::AtomicBool>,
+    /// Retries made through this client, including those of requests that finally failed.
+    retries: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// Queries longer than this go by POST: some servers and proxies cut long URLs.
@@ -327,12 +329,18 @@ impl OaiClient {
             http,
             base,
             get_only: Arc::default(),
+            retries: Arc::default(),
         })
     }
 
     /// The base URL.
     pub fn base_url(&self) -> &url::Url {
         &self.base
+    }
+
+    /// Retries made so far through this client (and its clones).
+    pub fn retries(&self) -> u32 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Sends `req`, retrying transient failures with backoff; parses the answer.
@@ -413,6 +421,8 @@ impl OaiClient {
             };
             tracing::warn!(url = %url, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying OAI-PMH request");
             stats.retries += 1;
+            self.retries
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tokio::time::sleep(wait).await;
         }
     }
@@ -466,9 +476,11 @@ impl OaiClient {
                 text,
             });
         }
-        // An OAI error in a 4xx/5xx body decides the outcome; anything else is the status.
+        // An OAI answer in a 4xx/5xx body decides the outcome (quirks #24: some servers send
+        // noRecordsMatch with 404); anything else is the status.
         match parsed {
             Err(e @ OaiError::Protocol { .. }) => Err(AttemptFailure::plain(e)),
+            Ok(resp) if (400..500).contains(&status) && status != 429 => Ok(resp),
             _ => Err(AttemptFailure {
                 error: OaiError::HttpStatus {
                     url: url.to_string(),

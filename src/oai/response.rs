@@ -251,6 +251,19 @@ impl<'i> Parser<'i> {
         }
     }
 
+    /// A DOCTYPE is never processed. An HTML one means an error or maintenance page, which
+    /// is a transient "not OAI" answer rather than hostile XML (quirks #49).
+    fn doctype_err(&self, decl: &str) -> OaiError {
+        if decl.trim().to_ascii_lowercase().starts_with("html") {
+            let head: String = self.xml.chars().take(120).collect();
+            return OaiError::NotOai {
+                url: self.url.to_owned(),
+                detail: format!("an HTML page; body starts with {:?}", head.trim()),
+            };
+        }
+        self.xml_err("DTD not allowed")
+    }
+
     fn qx_err(&self, e: quick_xml::Error) -> OaiError {
         OaiError::Xml {
             url: self.url.to_owned(),
@@ -296,7 +309,7 @@ impl<'i> Parser<'i> {
             let (ns_uri, event) = self.next_event()?;
             let in_oai = ns_uri == OAI_NS;
             match event {
-                Event::DocType(_) => return Err(self.xml_err("DTD not allowed")),
+                Event::DocType(d) => return Err(self.doctype_err(&d.xml10_content())),
                 Event::Start(e) => {
                     let name = e.local_name().as_ref().to_owned();
                     if !acc.saw_root {
@@ -346,7 +359,16 @@ impl<'i> Parser<'i> {
                         Self::push_ref(&mut self.text, &r.xml10_content(), &mut self.warnings);
                     }
                 }
-                Event::Eof => break,
+                Event::Eof => {
+                    // quick-xml does not report unclosed elements at the end of input; a
+                    // body cut mid-transfer must not pass for a short final page (quirks #50).
+                    if acc.saw_root && self.depth > 0 {
+                        return Err(
+                            self.xml_err("unexpected end of document: the response is truncated")
+                        );
+                    }
+                    break;
+                }
                 Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             }
         }

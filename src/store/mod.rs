@@ -4,9 +4,12 @@
 //! module. It stores and reads rows; callers decide what the rows mean.
 
 pub mod embedded;
-pub mod records;
-pub mod runs;
+#[macro_use]
 pub mod sources;
+#[macro_use]
+pub mod runs;
+pub mod records;
+pub mod scheduling;
 
 use std::time::Duration;
 
@@ -15,6 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use records::{PageCounts, QuarantineEntry, QuarantineRow, RecordRow};
 pub use runs::{Checkpoint, NewRun, Run, RunStatus, Trigger};
+pub use scheduling::{Claim, SourcePatch, Triggered};
 pub use sources::{NewSource, Source};
 
 /// The migrations in `migrations/`, embedded at build time.

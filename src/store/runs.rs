@@ -42,6 +42,8 @@ pub enum RunStatus {
     Deferred,
     /// The server repeated a token or a page; incremental state not advanced.
     LoopDetected,
+    /// Stopped by a graceful shutdown after a committed page; resumable.
+    Stopped,
 }
 
 impl RunStatus {
@@ -54,6 +56,7 @@ impl RunStatus {
             Self::Abandoned => "abandoned",
             Self::Deferred => "deferred",
             Self::LoopDetected => "loop_detected",
+            Self::Stopped => "stopped",
         }
     }
 }
@@ -71,6 +74,8 @@ pub struct Run {
     pub status: String,
     /// Whether the run ignored incremental state.
     pub full_harvest: bool,
+    /// For a queued manual run: the `from` asked for, as written.
+    pub requested_from: Option<String>,
     /// The format harvested.
     pub metadata_prefix: String,
     /// The sets harvested (empty = all).
@@ -175,7 +180,7 @@ pub struct Checkpoint {
 
 macro_rules! run_columns {
     () => {
-        "id, source_id, trigger, status, full_harvest, metadata_prefix, sets, window_from, \
+        "id, source_id, trigger, status, full_harvest, requested_from, metadata_prefix, sets, window_from, \
      window_until, first_response_date, resumed_from, set_index, resumption_token, list_cursor, \
      complete_list_size, high_water, pages, records_new, records_updated, records_unchanged, \
      records_deleted, records_failed, bytes, retries, warnings, error, worker, started_at, \
@@ -207,6 +212,32 @@ impl Store {
             .bind(&r.worker)
             .fetch_one(&self.pool)
             .await?)
+    }
+
+    /// Turns a queued (manually triggered) run into a running one with its plan.
+    pub async fn start_queued_run(&self, run_id: i64, r: &NewRun) -> Result<Run, StoreError> {
+        let sql = concat!(
+            "UPDATE harvest_runs SET status = 'running', full_harvest = $2, metadata_prefix = $3, sets = $4, \
+             window_from = $5, window_until = $6, first_response_date = $7, resumed_from = $8, set_index = $9, \
+             resumption_token = $10, worker = $11, started_at = now(), heartbeat_at = now() \
+             WHERE id = $1 AND status = 'queued' RETURNING ",
+            run_columns!()
+        );
+        sqlx::query_as(sql)
+            .bind(run_id)
+            .bind(r.full)
+            .bind(&r.metadata_prefix)
+            .bind(&r.sets)
+            .bind(&r.window_from)
+            .bind(&r.window_until)
+            .bind(r.first_response_date)
+            .bind(r.resumed_from)
+            .bind(r.set_index)
+            .bind(&r.resumption_token)
+            .bind(&r.worker)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::Conflict(format!("run {run_id} is no longer queued")))
     }
 
     /// Stores the responseDate of the run's first request (only if not inherited).
@@ -254,6 +285,16 @@ impl Store {
             .await?)
     }
 
+    /// Sets a run's retry count to at least `retries`.
+    pub async fn set_run_retries(&self, run_id: i64, retries: i32) -> Result<(), StoreError> {
+        sqlx::query("UPDATE harvest_runs SET retries = GREATEST(retries, $2) WHERE id = $1")
+            .bind(run_id)
+            .bind(retries)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Adds a warning to a run.
     pub async fn add_run_warning(&self, run_id: i64, warning: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE harvest_runs SET warnings = array_append(warnings, $2) WHERE id = $1")
@@ -294,8 +335,10 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         Ok(last.filter(|r| {
-            matches!(r.status.as_str(), "failed" | "abandoned" | "deferred")
-                && (r.resumption_token.is_some() || r.set_index > 0 || r.pages > 0)
+            matches!(
+                r.status.as_str(),
+                "failed" | "abandoned" | "deferred" | "stopped"
+            ) && (r.resumption_token.is_some() || r.set_index > 0 || r.pages > 0)
         }))
     }
 

@@ -46,6 +46,12 @@ pub struct Source {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Failed runs in a row (drives the scheduler's backoff).
+    pub consecutive_failures: i32,
+    /// Status of the newest finished run.
+    pub last_run_status: Option<String>,
+    /// When the newest run finished.
+    pub last_run_at: Option<DateTime<Utc>>,
 }
 
 /// What it takes to register a source.
@@ -82,7 +88,7 @@ macro_rules! source_columns {
     () => {
         "id, name, base_url, metadata_prefix, sets, schedule, enabled, repository_name, \
      granularity, earliest_datestamp, deleted_record, compression, quirks, next_run_at, not_before, \
-     lease_owner, lease_expires_at, created_at, updated_at"
+     lease_owner, lease_expires_at, created_at, updated_at, consecutive_failures, last_run_status, last_run_at"
     };
 }
 
