@@ -39,6 +39,47 @@ pub enum Command {
     /// Database administration.
     #[command(subcommand)]
     Db(DbCmd),
+    /// Run the service: scheduler, workers and the HTTP API, until SIGTERM/SIGINT.
+    Serve {
+        /// HTTP API address (default: service.listen, 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Ask the running service(s) to harvest a source now; prints the run id.
+    Trigger {
+        /// The source name.
+        source: String,
+        /// Ignore incremental state.
+        #[arg(long)]
+        full: bool,
+        /// Harvest from this date.
+        #[arg(long, conflicts_with = "full")]
+        from: Option<String>,
+    },
+    /// Report on an endpoint: Identify, formats, sets, a sample, and every quirk seen.
+    Check {
+        /// The OAI-PMH base URL.
+        url: String,
+        /// Pages to sample.
+        #[arg(long, default_value_t = 3)]
+        pages: usize,
+        /// metadataPrefix to sample.
+        #[arg(long, default_value = "oai_dc")]
+        prefix: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+/// `sheaf config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Print the effective configuration (secrets redacted); fail on bad values.
+    Check,
 }
 
 /// `sheaf harvest`
@@ -77,6 +118,48 @@ pub enum SourcesCmd {
         /// JSON output.
         #[arg(long)]
         json: bool,
+    },
+    /// Register a source after checking the endpoint (Identify, prefix, sets).
+    Add {
+        /// Unique name (lower-case letters, digits, `.`, `_`, `-`).
+        name: String,
+        /// OAI-PMH base URL.
+        url: String,
+        /// Harvest only this set (repeatable).
+        #[arg(long = "set")]
+        sets: Vec<String>,
+        /// metadataPrefix.
+        #[arg(long, default_value = "oai_dc")]
+        prefix: String,
+        /// Cron schedule: a crontab line (`0 3 * * *`), 6/7 fields, `@daily`; `CRON_TZ=Zone ` prefix for a time zone (UTC otherwise).
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Register without contacting the endpoint.
+        #[arg(long)]
+        no_check: bool,
+    },
+    /// Show one source.
+    Show {
+        /// The source name.
+        name: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a source with its runs and records.
+    Remove {
+        /// The source name.
+        name: String,
+    },
+    /// Enable scheduled harvests of a source.
+    Enable {
+        /// The source name.
+        name: String,
+    },
+    /// Disable scheduled harvests of a source (manual triggers still run).
+    Disable {
+        /// The source name.
+        name: String,
     },
 }
 
@@ -123,9 +206,56 @@ pub enum DbCmd {
 pub async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
     match cli.command {
         Command::Harvest(args) => harvest(args, &cfg).await,
-        Command::Sources(SourcesCmd::List { json }) => {
+        Command::Sources(cmd) => {
             let (store, _) = crate::db::open(&cfg).await?;
-            sources_list(&store, json).await
+            sources_cmd(&store, &cfg, cmd).await
+        }
+        Command::Serve { listen } => serve(&cfg, listen).await,
+        Command::Trigger { source, full, from } => {
+            let (store, _) = crate::db::open(&cfg).await?;
+            if let Some(f) = &from
+                && crate::oai::datestamp::ProtocolDate::parse(f).is_none()
+            {
+                bail!("--from {f:?}: use YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ");
+            }
+            let s = store
+                .source_by_name(&source)
+                .await?
+                .with_context(|| format!("no source named {source:?}"))?;
+            let t = store.trigger(s.id, full, from.as_deref()).await?;
+            if t.merged {
+                println!("{} (joined the run already queued or running)", t.run_id);
+            } else {
+                println!("{}", t.run_id);
+            }
+            Ok(())
+        }
+        Command::Check {
+            url,
+            pages,
+            prefix,
+            json,
+        } => {
+            let http = HttpClient::new(cfg.http.to_http_config())?;
+            let opts = crate::check::CheckOptions {
+                sample_pages: pages,
+                metadata_prefix: prefix,
+                ..Default::default()
+            };
+            let report = crate::check::check_endpoint(&http, &url, &opts).await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
+            }
+            if !report.harvestable {
+                bail!("{url} cannot be harvested as it is (see the errors above)");
+            }
+            Ok(())
+        }
+        Command::Config(ConfigCmd::Check) => {
+            print!("{}", cfg.redacted_toml());
+            Ok(())
         }
         Command::Runs(args) => {
             let (store, _) = crate::db::open(&cfg).await?;
@@ -336,6 +466,192 @@ pub fn run_summary(source: &str, r: &Run) -> String {
         r.bytes,
         r.retries
     )
+}
+
+async fn sources_cmd(store: &Store, cfg: &Config, cmd: SourcesCmd) -> anyhow::Result<()> {
+    match cmd {
+        SourcesCmd::List { json } => sources_list(store, json).await,
+        SourcesCmd::Add {
+            name,
+            url,
+            mut sets,
+            prefix,
+            schedule,
+            no_check,
+        } => {
+            let base = parse_base_url(&url)?;
+            if let Some(line) = &schedule {
+                crate::schedule::CronSchedule::parse(line)?;
+            }
+            sets.sort();
+            sets.dedup();
+            let repo = if no_check {
+                None
+            } else {
+                let http = HttpClient::new(cfg.http.to_http_config())?;
+                let client = crate::oai::OaiClient::new(http, base.as_str())?;
+                Some(
+                    crate::oai::validate::validate_endpoint(&client, &prefix, &sets)
+                        .await
+                        .with_context(|| format!("{base} cannot be added"))?,
+                )
+            };
+            let s = store
+                .insert_source(&NewSource {
+                    name: name.clone(),
+                    base_url: base.to_string(),
+                    metadata_prefix: prefix,
+                    sets,
+                    schedule,
+                })
+                .await
+                .map_err(|e| match e {
+                    crate::store::StoreError::Conflict(_) => {
+                        anyhow::anyhow!("a source named {name:?} already exists")
+                    }
+                    crate::store::StoreError::Db(_) => anyhow::anyhow!(
+                        "invalid name {name:?}: use lower-case letters, digits, '.', '_' and '-'"
+                    ),
+                    other => other.into(),
+                })?;
+            match repo {
+                Some(r) => println!("added {} ({r}) for {}", s.name, s.base_url),
+                None => println!("added {} for {} (not checked)", s.name, s.base_url),
+            }
+            Ok(())
+        }
+        SourcesCmd::Show { name, json } => {
+            let s = store
+                .source_by_name(&name)
+                .await?
+                .with_context(|| format!("no source named {name:?}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+                return Ok(());
+            }
+            let (live, deleted) = store.record_counts(s.id).await?;
+            println!("name:        {}", s.name);
+            println!("url:         {}", s.base_url);
+            println!(
+                "prefix:      {}  sets: {}",
+                s.metadata_prefix,
+                if s.sets.is_empty() {
+                    "(all)".into()
+                } else {
+                    s.sets.join(", ")
+                }
+            );
+            println!(
+                "repository:  {}",
+                s.repository_name.as_deref().unwrap_or("-")
+            );
+            println!(
+                "schedule:    {}  enabled: {}",
+                s.schedule.as_deref().unwrap_or("(none)"),
+                s.enabled
+            );
+            println!(
+                "next run:    {}",
+                s.next_run_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "-".into())
+            );
+            println!(
+                "last run:    {} {}",
+                s.last_run_status.as_deref().unwrap_or("-"),
+                s.last_run_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+            );
+            println!("failures:    {} in a row", s.consecutive_failures);
+            if let Some(nb) = s.not_before {
+                println!("not before:  {}", nb.to_rfc3339());
+            }
+            println!("records:     {live} live, {deleted} deleted");
+            println!("quirks:      {}", s.quirks);
+            Ok(())
+        }
+        SourcesCmd::Remove { name } => {
+            store.remove_source(&name).await?;
+            println!("removed {name}");
+            Ok(())
+        }
+        SourcesCmd::Enable { name } => set_enabled(store, &name, true).await,
+        SourcesCmd::Disable { name } => set_enabled(store, &name, false).await,
+    }
+}
+
+async fn set_enabled(store: &Store, name: &str, enabled: bool) -> anyhow::Result<()> {
+    let patch = crate::store::SourcePatch {
+        enabled: Some(enabled),
+        ..Default::default()
+    };
+    store.update_source(name, &patch).await?;
+    println!("{name} {}", if enabled { "enabled" } else { "disabled" });
+    Ok(())
+}
+
+async fn serve(cfg: &Config, listen: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
+    use tokio_util::sync::CancellationToken;
+    let (store, kind) = crate::db::open(cfg).await?;
+    let addr = match listen {
+        Some(a) => a,
+        None => cfg.service.listen.parse().context("service.listen")?,
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let worker = crate::harvest::worker::worker_id();
+    let http = HttpClient::new(cfg.http.to_http_config())?;
+    let hcfg = cfg.harvest.to_harvest_config();
+    let lease_ttl = hcfg.lease_ttl;
+    let harvester = Harvester::new(store.clone(), http, hcfg, worker.clone());
+    let shutdown = CancellationToken::new();
+    tracing::info!(listen = %listener.local_addr()?, database = %kind, worker = %worker, "sheaf serve started");
+    let signals = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown requested");
+            shutdown.cancel();
+        })
+    };
+    let state = crate::api::AppState {
+        store: store.clone(),
+        admin_token: cfg.service.admin_token().map(Into::into),
+    };
+    let api = tokio::spawn(crate::api::serve(listener, state, shutdown.clone()));
+    crate::service::run_scheduler(
+        store,
+        harvester,
+        worker,
+        lease_ttl,
+        cfg.service.to_service_config(),
+        shutdown.clone(),
+    )
+    .await?;
+    shutdown.cancel();
+    signals.abort();
+    api.await.context("API task")?.context("API server")?;
+    tracing::info!("sheaf serve stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            // Without signal handlers only Ctrl-C can stop us.
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 async fn sources_list(store: &Store, json: bool) -> anyhow::Result<()> {

@@ -26,6 +26,73 @@ pub struct Config {
     pub harvest: HarvestSection,
     /// Logging.
     pub log: LogSection,
+    /// The daemon.
+    pub service: ServiceSection,
+}
+
+/// `[service]`
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceSection {
+    /// HTTP API listen address.
+    pub listen: String,
+    /// Harvests at once in one process.
+    pub max_concurrent_runs: usize,
+    /// Harvests at once against one host, across all workers.
+    pub per_host_runs: usize,
+    /// Scheduler poll interval, seconds.
+    pub tick_secs: u64,
+    /// Shutdown grace period, seconds.
+    pub shutdown_grace_secs: u64,
+    /// Bearer token for mutating API routes (or `SHEAF_ADMIN_TOKEN`); unset refuses them.
+    pub admin_token: Option<String>,
+}
+
+impl Default for ServiceSection {
+    fn default() -> Self {
+        let d = crate::service::ServiceConfig::default();
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_concurrent_runs: d.max_concurrent_runs,
+            per_host_runs: d.per_host_runs,
+            tick_secs: d.tick.as_secs(),
+            shutdown_grace_secs: d.shutdown_grace.as_secs(),
+            admin_token: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServiceSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceSection")
+            .field("listen", &self.listen)
+            .field("max_concurrent_runs", &self.max_concurrent_runs)
+            .field("per_host_runs", &self.per_host_runs)
+            .field("tick_secs", &self.tick_secs)
+            .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl ServiceSection {
+    /// The scheduler settings.
+    pub fn to_service_config(&self) -> crate::service::ServiceConfig {
+        crate::service::ServiceConfig {
+            max_concurrent_runs: self.max_concurrent_runs.max(1),
+            per_host_runs: self.per_host_runs.max(1),
+            tick: Duration::from_secs(self.tick_secs.max(1)),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+        }
+    }
+
+    /// The admin token: the config value, else `SHEAF_ADMIN_TOKEN`.
+    pub fn admin_token(&self) -> Option<String> {
+        self.admin_token
+            .clone()
+            .or_else(|| std::env::var("SHEAF_ADMIN_TOKEN").ok())
+            .filter(|t| !t.trim().is_empty())
+    }
 }
 
 /// `[database]`
@@ -257,12 +324,28 @@ impl Config {
                 self.log.format
             )));
         }
+        if self.service.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError(format!(
+                "service.listen: {:?} is not an address like 127.0.0.1:8080",
+                self.service.listen
+            )));
+        }
         if self.database.max_connections == 0 {
             return Err(ConfigError(
                 "database.max_connections: must be at least 1".into(),
             ));
         }
         Ok(())
+    }
+
+    /// The effective configuration as TOML with secrets replaced by `***`.
+    pub fn redacted_toml(&self) -> String {
+        let mut c = self.clone();
+        c.database.url = c.database.url.as_deref().map(redact_url);
+        if c.service.admin_token().is_some() {
+            c.service.admin_token = Some("***".into());
+        }
+        toml::to_string_pretty(&c).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
 
     /// The data directory in force.

@@ -11,6 +11,7 @@ pub mod decode;
 pub mod error;
 pub mod request;
 pub mod response;
+pub mod validate;
 
 pub use client::{HttpClient, HttpConfig, OaiClient};
 pub use datestamp::Granularity;

@@ -130,7 +130,7 @@ pub fn dc_xml(identifier: &str, datestamp: DateTime<Utc>, title: &str) -> String
          \t<dc:type>info:eu-repo/semantics/article</dc:type>\n\
          \t<dc:identifier>https://journal.example/article/view/{id}</dc:identifier>\n\
          \t<dc:identifier>10.1234/fake.{id}</dc:identifier>\n\
-         \t<dc:language>rus</dc:language>\n\
+         \t<dc:language>eng</dc:language>\n\
          </oai_dc:dc>",
         date = datestamp.format("%Y-%m-%d"),
     )

@@ -1,0 +1,616 @@
+//! Person names: splitting lists, family/given parsing (Latin and Cyrillic), and merging
+//! the per-locale copies OJS emits of one author list.
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
+
+use super::identifiers::find_orcid;
+
+/// One person as catalogued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    /// Display form as written.
+    pub name: String,
+    /// Family name when the form makes it certain.
+    pub family: Option<String>,
+    /// Given name or initials (`M. S.`) when the form makes it certain.
+    pub given: Option<String>,
+    /// ORCID iD (`0000-0002-1825-0097`) when attached to this person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orcid: Option<String>,
+    /// Every localized form, the primary one included, in locale order, when one person
+    /// was emitted once per locale (OJS 3.4); empty otherwise. The primary form (`name`,
+    /// `family`, `given` above) is the one in the record's main language.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<NameVariant>,
+}
+
+/// One localized form of a person's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NameVariant {
+    /// Display form as written in this locale.
+    pub name: String,
+    pub family: Option<String>,
+    pub given: Option<String>,
+    /// The locale's language (ISO 639-1).
+    pub lang: Option<String>,
+}
+
+const FAMILY: &str = r"\p{L}[\p{L}'’\-]*(?:\s+\p{L}[\p{L}'’\-]*)?";
+const INITIALS: &str = r"(?:\p{Lu}\p{Ll}?\.\s*-?\s*){1,3}";
+
+static FAMILY_INITIALS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"^(?P<f>{FAMILY})\s+(?P<i>{INITIALS})$")).expect("static regex compiles")
+});
+static INITIALS_FAMILY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"^(?P<i>{INITIALS})\s*(?P<f>\p{{Lu}}[\p{{L}}'’\-]*(?:\s+\p{{L}}[\p{{L}}'’\-]*)?)$"
+    ))
+    .expect("static regex compiles")
+});
+static ONLY_INITIALS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!(r"^{INITIALS}$")).expect("static regex compiles"));
+static SINGLE_WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\p{L}[\p{L}'’\-]*$").expect("static regex compiles"));
+static ORCID_PART: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\s*[(\[]?\s*(?:orcid:?\s*)?(?:https?://(?:www\.)?orcid\.org/)?\d{4}-\d{4}-\d{4}-\d{3}[\dX][)\]]?")
+        .expect("static regex compiles")
+});
+/// Cyrillic patronymic endings: "Лукин Александр Владимирович" is family-first.
+static PATRONYMIC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:вич|вна|ична|инична|ьич|оглы|кызы)$").expect("static regex compiles")
+});
+
+/// `A.V.` → `A. V.` (cataloguing spacing), applied only to initials.
+fn space_initials(s: &str) -> String {
+    let s = s.trim();
+    let mut out = String::with_capacity(s.len() + 4);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '.' {
+            // Skip what spacing there was; put exactly one space before the next initial.
+            let mut spaced = false;
+            while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                chars.next();
+                spaced = true;
+            }
+            match chars.peek() {
+                Some(n) if n.is_uppercase() => out.push(' '),
+                Some(_) if spaced => out.push(' '),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+fn is_initials(s: &str) -> bool {
+    s.contains('.') && ONLY_INITIALS.is_match(s.trim())
+}
+
+/// Words that make a comma-form string an organisation, not "Family, Given".
+static ORG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)univers|institut|department|academ|college|school|society|ministry|press|ltd|inc\.|gmbh|centre|center|council|foundation|laborator|университет|институт|академи|кафедр|центр|общество|министерство|издательство|редакция|фонд|лаборатор").expect("static regex compiles")
+});
+
+fn looks_like_org(s: &str) -> bool {
+    ORG.is_match(s)
+}
+
+/// Family and given name of one person string, where its form is certain.
+pub(crate) fn parse_name(name: &str) -> (Option<String>, Option<String>) {
+    let s = name.trim();
+    if looks_like_org(s) {
+        return (None, None);
+    }
+    if let Some((family, given)) = s.split_once(',') {
+        let family = family.trim();
+        let given = given.trim();
+        let fam_words = family.split_whitespace().count();
+        let given_words = given.split_whitespace().count();
+        if !family.is_empty()
+            && !given.is_empty()
+            && !given.contains(',')
+            && fam_words <= 3
+            && given_words <= 4
+            && family.chars().any(char::is_alphabetic)
+            && given.chars().any(char::is_alphabetic)
+            && !family.chars().any(|c| c.is_ascii_digit())
+            && !given.chars().any(|c| c.is_ascii_digit())
+            // `Kortunov A.V., Liu Fenghua` is a list, not "Family, Given".
+            && !(family.contains('.')
+                && (FAMILY_INITIALS.is_match(family) || INITIALS_FAMILY.is_match(family)))
+        {
+            let given = if is_initials(given) {
+                space_initials(given)
+            } else {
+                given.to_owned()
+            };
+            return (Some(family.to_owned()), Some(given));
+        }
+        return (None, None);
+    }
+    // Initials always carry a dot.
+    if s.contains('.')
+        && let Some(c) = FAMILY_INITIALS.captures(s)
+    {
+        return (
+            Some(c["f"].trim().to_owned()),
+            Some(space_initials(&c["i"])),
+        );
+    }
+    // Initials always carry a dot.
+    if s.contains('.')
+        && let Some(c) = INITIALS_FAMILY.captures(s)
+    {
+        return (
+            Some(c["f"].trim().to_owned()),
+            Some(space_initials(&c["i"])),
+        );
+    }
+    let words: Vec<&str> = s.split_whitespace().collect();
+    if words.len() == 3
+        && words.iter().all(|w| SINGLE_WORD.is_match(w))
+        && words[2]
+            .chars()
+            .all(|c| ('\u{0400}'..='\u{04FF}').contains(&c) || c == '-')
+        && PATRONYMIC.is_match(words[2])
+    {
+        return (
+            Some(words[0].to_owned()),
+            Some(format!("{} {}", words[1], words[2])),
+        );
+    }
+    (None, None)
+}
+
+/// Splits a value that names several people: always on `;`, and on `,` only between
+/// "Family I.I." units or between "Family, I.I." pairs (never inside `Lukin, A.V.`).
+pub(crate) fn split_people(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for piece in value.split(';') {
+        let piece = piece.trim().trim_end_matches(',').trim();
+        if piece.is_empty() {
+            continue;
+        }
+        let commas: Vec<&str> = piece.split(',').map(str::trim).collect();
+        if commas.len() >= 2
+            && commas.iter().all(|p| {
+                p.contains('.') && (FAMILY_INITIALS.is_match(p) || INITIALS_FAMILY.is_match(p))
+            })
+        {
+            out.extend(commas.iter().map(|p| (*p).to_owned()));
+            continue;
+        }
+        if commas.len() >= 4
+            && commas.len().is_multiple_of(2)
+            && commas.chunks(2).all(|pair| {
+                SINGLE_WORD.is_match(pair[0]) && !is_initials(pair[0]) && is_initials(pair[1])
+            })
+        {
+            out.extend(
+                commas
+                    .chunks(2)
+                    .map(|pair| format!("{}, {}", pair[0], pair[1])),
+            );
+            continue;
+        }
+        out.push(piece.to_owned());
+    }
+    out
+}
+
+/// One person from one name string; an ORCID written in it is lifted out.
+pub(crate) fn person_from(raw: &str) -> Option<Person> {
+    let orcid = find_orcid(raw);
+    let name = if orcid.is_some() {
+        ORCID_PART.replace_all(raw, "").into_owned()
+    } else {
+        raw.to_owned()
+    };
+    let name = name.trim().trim_end_matches([',', ';']).trim().to_owned();
+    // Pieces of a split list can be placeholders too (`n/a; Lukin, A.`).
+    if !name.chars().any(char::is_alphabetic) || super::text::normalize_text(&name).is_none() {
+        return None;
+    }
+    let (family, given) = parse_name(&name);
+    Some(Person {
+        name,
+        family,
+        given,
+        orcid,
+        variants: Vec::new(),
+    })
+}
+
+/// Lower-case Latin letters a Cyrillic initial may be transliterated to.
+fn latin_initials(c: char) -> &'static [char] {
+    match c {
+        'а' => &['a'],
+        'б' => &['b'],
+        'в' => &['v', 'w'],
+        'г' => &['g', 'h'],
+        'д' => &['d'],
+        'е' => &['e', 'y', 'j', 'i'],
+        'ё' => &['e', 'y', 'j', 'i'],
+        'ж' => &['z', 'j', 'g'],
+        'з' => &['z', 's'],
+        'и' => &['i', 'y'],
+        'й' => &['y', 'i', 'j'],
+        'к' => &['k', 'c', 'q'],
+        'л' => &['l'],
+        'м' => &['m'],
+        'н' => &['n'],
+        'о' => &['o'],
+        'п' => &['p'],
+        'р' => &['r'],
+        'с' => &['s', 'c'],
+        'т' => &['t'],
+        'у' => &['u', 'o'],
+        'ф' => &['f', 'p'],
+        'х' => &['k', 'h', 'c', 'x'],
+        'ц' => &['t', 'c', 'z'],
+        'ч' => &['c', 't'],
+        'ш' => &['s'],
+        'щ' => &['s'],
+        'ы' => &['y', 'i'],
+        'э' => &['e'],
+        'ю' => &['y', 'i', 'j'],
+        'я' => &['y', 'i', 'j'],
+        _ => &[],
+    }
+}
+
+fn first_letter(s: &str) -> Option<char> {
+    s.chars()
+        .find(|c| c.is_alphabetic())
+        .and_then(|c| c.to_lowercase().next())
+}
+
+fn letters_compatible(a: char, b: char) -> bool {
+    if a == b {
+        return true;
+    }
+    let fold = |c: char| -> char {
+        // Latin letters with diacritics compare by their base letter.
+        match c {
+            'à'..='å' | 'ā' | 'ą' => 'a',
+            'ç' | 'č' | 'ć' => 'c',
+            'è'..='ë' | 'ę' | 'ě' => 'e',
+            'ì'..='ï' => 'i',
+            'ł' => 'l',
+            'ñ' | 'ń' => 'n',
+            'ò'..='ö' | 'ø' => 'o',
+            'ś' | 'š' | 'ş' => 's',
+            'ù'..='ü' => 'u',
+            'ý' | 'ÿ' => 'y',
+            'ž' | 'ź' | 'ż' => 'z',
+            c => c,
+        }
+    };
+    let (a, b) = (fold(a), fold(b));
+    a == b || latin_initials(a).contains(&b) || latin_initials(b).contains(&a)
+}
+
+/// Whether two localized forms can be one person: family names start with letters that
+/// transliterate to each other (Лукин/Lukin, Захарова/Zakharova).
+fn same_person(a: &Person, b: &Person) -> bool {
+    match (&a.family, &b.family) {
+        (Some(fa), Some(fb)) => match (first_letter(fa), first_letter(fb)) {
+            (Some(x), Some(y)) => letters_compatible(x, y),
+            _ => false,
+        },
+        _ => {
+            let initials = |p: &Person| -> Vec<char> {
+                p.name.split_whitespace().filter_map(first_letter).collect()
+            };
+            let (ia, ib) = (initials(a), initials(b));
+            ia.iter()
+                .any(|x| ib.iter().any(|y| letters_compatible(*x, *y)))
+        }
+    }
+}
+
+fn variant(p: &Person, lang: &Option<String>) -> NameVariant {
+    NameVariant {
+        name: p.name.clone(),
+        family: p.family.clone(),
+        given: p.given.clone(),
+        lang: lang.clone(),
+    }
+}
+
+/// Builds the person list from (person, lang) in document order.
+///
+/// Per-locale copies of one author list (OJS 3.4: `Лукин` ru, `Lukin` en, `Захарова` ru,
+/// `Zakharova` en) become one person with variants when it is clear: every person is in a
+/// group (its `xml:lang`; failing that, its script — ELPUB sends no `xml:lang`), there are at
+/// least two groups of the same size, the order is author-major or group-major, and the
+/// i-th people of every group look alike (initial letters that transliterate to each
+/// other; for script groups, whole family names that transliterate to each other). The
+/// primary form is the one in `main_lang`. Otherwise nothing is merged.
+pub(crate) fn assemble(
+    people: Vec<(Person, Option<String>)>,
+    main_lang: Option<&str>,
+) -> Vec<Person> {
+    let by_lang = if people.iter().all(|(_, l)| l.is_some()) {
+        let keys: Vec<&str> = people.iter().filter_map(|(_, l)| l.as_deref()).collect();
+        try_merge(
+            &people,
+            &keys,
+            false,
+            |key| Some(key.to_owned()),
+            |keys| main_lang.and_then(|m| keys.iter().position(|k| *k == m)),
+        )
+    } else {
+        None
+    };
+    // Else group by script, with the strict check; the same whatever `xml:lang` said, so
+    // that normalizing the output again (where unmerged people carry no language) agrees.
+    let merged = by_lang.or_else(|| {
+        // Languages play no part here: the same name twice is one entry.
+        let mut unique: Vec<(Person, Option<String>)> = Vec::with_capacity(people.len());
+        for (p, _) in &people {
+            if !unique.iter().any(|(q, _)| q.name == p.name) {
+                unique.push((p.clone(), None));
+            }
+        }
+        let keys: Vec<&str> = unique
+            .iter()
+            .map(|(p, _)| script_of(&p.name))
+            .collect::<Option<_>>()?;
+        // Languages are not known: variants carry none.
+        try_merge(
+            &unique,
+            &keys,
+            true,
+            |_| None,
+            |keys| {
+                let want = if main_lang.is_some_and(super::text::is_cyrillic_lang) {
+                    "cyrillic"
+                } else {
+                    "latin"
+                };
+                main_lang.and_then(|_| keys.iter().position(|k| *k == want))
+            },
+        )
+    });
+    match merged {
+        Some(m) => m,
+        None => {
+            // Unmerged, the same name under two locales is still one person.
+            let mut out: Vec<Person> = Vec::with_capacity(people.len());
+            for (p, _) in people {
+                if !out.iter().any(|q| q.name == p.name) {
+                    out.push(p);
+                }
+            }
+            out
+        }
+    }
+}
+
+/// `cyrillic` or `latin` when every letter of the name is of that script.
+fn script_of(name: &str) -> Option<&'static str> {
+    let mut cyr = false;
+    let mut lat = false;
+    for c in name.chars().filter(|c| c.is_alphabetic()) {
+        if ('\u{400}'..='\u{4FF}').contains(&c) {
+            cyr = true;
+        } else if c.is_ascii_alphabetic() || ('\u{C0}'..='\u{24F}').contains(&c) {
+            lat = true;
+        } else {
+            return None;
+        }
+    }
+    match (cyr, lat) {
+        (true, false) => Some("cyrillic"),
+        (false, true) => Some("latin"),
+        _ => None,
+    }
+}
+
+/// A family name reduced so that transliterations of one Russian name compare equal
+/// (`Дьячков`, `Dyachkov`, `Diachkov` → `dakov`; `Захарова`, `Zakharova` → `zaharova`).
+fn skeleton(family: &str) -> String {
+    let mut latin = String::with_capacity(family.len() * 2);
+    for c in family.chars().flat_map(char::to_lowercase) {
+        let t: &str = match c {
+            'а' => "a",
+            'б' => "b",
+            'в' => "v",
+            'г' => "g",
+            'д' => "d",
+            'е' | 'ё' | 'э' => "e",
+            'ж' => "zh",
+            'з' => "z",
+            'и' | 'й' => "i",
+            'к' => "k",
+            'л' => "l",
+            'м' => "m",
+            'н' => "n",
+            'о' => "o",
+            'п' => "p",
+            'р' => "r",
+            'с' => "s",
+            'т' => "t",
+            'у' => "u",
+            'ф' => "f",
+            'х' => "kh",
+            'ц' => "ts",
+            'ч' => "ch",
+            'ш' => "sh",
+            'щ' => "shch",
+            'ы' => "y",
+            'ю' => "yu",
+            'я' => "ya",
+            'ъ' | 'ь' => "",
+            'x' => "ks",
+            c if c.is_ascii_lowercase() => {
+                latin.push(c);
+                continue;
+            }
+            c => {
+                let folded = match c {
+                    'à'..='å' => 'a',
+                    'ç' | 'č' => 'c',
+                    'è'..='ë' | 'ě' => 'e',
+                    'ì'..='ï' => 'i',
+                    'ñ' => 'n',
+                    'ò'..='ö' | 'ø' => 'o',
+                    'š' => 's',
+                    'ù'..='ü' => 'u',
+                    'ý' | 'ÿ' => 'y',
+                    'ž' => 'z',
+                    _ => continue,
+                };
+                latin.push(folded);
+                continue;
+            }
+        };
+        latin.push_str(t);
+    }
+    let mut s = latin;
+    for (from, to) in [
+        ("shch", "s"),
+        ("sch", "s"),
+        ("kh", "h"),
+        ("zh", "z"),
+        ("ts", "c"),
+        ("tz", "c"),
+        ("ch", "c"),
+        ("sh", "s"),
+        ("yu", "u"),
+        ("iu", "u"),
+        ("ju", "u"),
+        ("ya", "a"),
+        ("ia", "a"),
+        ("ja", "a"),
+        ("ye", "e"),
+        ("je", "e"),
+        ("yo", "o"),
+        ("jo", "o"),
+        ("y", "i"),
+        ("j", "i"),
+        ("w", "v"),
+        ("q", "k"),
+        ("ck", "k"),
+    ] {
+        if s.contains(from) {
+            s = s.replace(from, to);
+        }
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if !out.ends_with(c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Strict check for groups formed by script alone: family names known on both sides and
+/// equal after transliteration, and first initials that agree.
+fn same_person_strict(a: &Person, b: &Person) -> bool {
+    let family_alike = match (&a.family, &b.family) {
+        (Some(fa), Some(fb)) => {
+            let (sa, sb) = (skeleton(fa), skeleton(fb));
+            sa.len() >= 2 && sa == sb
+        }
+        _ => false,
+    };
+    // Relatives share a family name: the first initials must agree too.
+    let given_alike = match (
+        a.given.as_deref().and_then(first_letter),
+        b.given.as_deref().and_then(first_letter),
+    ) {
+        (Some(x), Some(y)) => letters_compatible(x, y),
+        _ => true,
+    };
+    family_alike && given_alike
+}
+
+/// Merges when the grouping is clear (see [`assemble`]); `keys[i]` is the group of
+/// `people[i]`, `lang_of` the variant language of a group, `primary` picks the group
+/// whose form leads.
+fn try_merge(
+    people: &[(Person, Option<String>)],
+    keys: &[&str],
+    strict: bool,
+    lang_of: impl Fn(&str) -> Option<String>,
+    primary: impl Fn(&[&str]) -> Option<usize>,
+) -> Option<Vec<Person>> {
+    if people.len() < 2 || keys.len() != people.len() {
+        return None;
+    }
+    let mut groups_keys: Vec<&str> = Vec::new();
+    for k in keys {
+        if !groups_keys.contains(k) {
+            groups_keys.push(k);
+        }
+    }
+    if groups_keys.len() < 2 || !people.len().is_multiple_of(groups_keys.len()) {
+        return None;
+    }
+    let n = people.len() / groups_keys.len();
+    let groups: Vec<Vec<&Person>> = groups_keys
+        .iter()
+        .map(|g| {
+            people
+                .iter()
+                .zip(keys)
+                .filter(|(_, k)| *k == g)
+                .map(|((p, _), _)| p)
+                .collect()
+        })
+        .collect();
+    if groups.iter().any(|g| g.len() != n) {
+        return None;
+    }
+    // Order must be author-major (ru, en, ru, en) or group-major (ru, ru, en, en).
+    let k = groups_keys.len();
+    let author_major = keys
+        .iter()
+        .enumerate()
+        .all(|(i, key)| *key == groups_keys[i % k]);
+    let group_major = keys
+        .iter()
+        .enumerate()
+        .all(|(i, key)| *key == groups_keys[i / n]);
+    if !author_major && !group_major {
+        return None;
+    }
+    for i in 0..n {
+        for g in &groups[1..] {
+            let alike = if strict {
+                same_person_strict(groups[0][i], g[i])
+            } else {
+                same_person(groups[0][i], g[i])
+            };
+            if !alike {
+                return None;
+            }
+        }
+    }
+    let primary_idx = primary(&groups_keys).unwrap_or(0);
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let lead = groups[primary_idx][i];
+        let variants: Vec<NameVariant> = groups_keys
+            .iter()
+            .zip(&groups)
+            .map(|(key, g)| variant(g[i], &lang_of(key)))
+            .collect();
+        let orcid = groups.iter().find_map(|g| g[i].orcid.clone());
+        out.push(Person {
+            name: lead.name.clone(),
+            family: lead.family.clone(),
+            given: lead.given.clone(),
+            orcid,
+            variants,
+        });
+    }
+    Some(out)
+}

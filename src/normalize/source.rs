@@ -1,0 +1,207 @@
+//! `dc:source` citation strings to journal title, volume, issue, year and pages.
+
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// What one citation string says; every part optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SourceParts {
+    pub title: Option<String>,
+    pub volume: Option<String>,
+    pub issue: Option<String>,
+    pub year: Option<i32>,
+    pub pages: Option<String>,
+}
+
+const NUM: &str = r"(\d+[a-zа-я]?(?:\s*[-–—/]\s*\d+[a-zа-я]?)?)";
+
+static VOLUME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"(?i)(?:^|[\s,.;(])(?:vol(?:ume)?\.?|т\.|том)\s*{NUM}"
+    ))
+    .expect("static regex compiles")
+});
+static ISSUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"(?i)(?:^|[\s,.;(])(?:no\.?|nr\.?|n°|№|iss(?:ue)?\.?|вып(?:уск)?\.?|num(?:ber)?\.?)\s*{NUM}"
+    ))
+    .expect("static regex compiles")
+});
+static PAGES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|[\s,.;(])(?:pp?\.?|pages?|с\.|c\.|стр\.?|s\.)\s*(\d+(?:\s*[-–—]\s*\d+)?)")
+        .expect("static regex compiles")
+});
+static PAREN_YEAR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\(((?:1[6-9]|20)\d{2})\)").expect("static regex compiles"));
+static BARE_YEAR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[\s,.;(])((?:1[6-9]|20)\d{2})(?:$|[\s,.;)])").expect("static regex compiles")
+});
+static BARE_PAGES: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\d+(?:\s*[-–—]\s*\d+)?\.?$").expect("static regex compiles"));
+static MARKER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|[\s,.(])(?:(?:vol(?:ume)?\.?|т\.|том|no\.?|nr\.?|№|iss(?:ue)?\.?|вып(?:уск)?\.?|pp?\.|с\.)\s*\d|\((?:1[6-9]|20)\d{2}\))|[.,]\s*(?:1[6-9]|20)\d{2}(?:$|[\s.,;])|[,;]\s*\d{1,4}\s*\(\d").expect("static regex compiles")
+});
+
+static VOL_ISSUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[\s,;])(\d{1,4})\s*\((\d{1,4}(?:\s*[-–/]\s*\d{1,4})?)\)(?:\s*[,:]\s*(\d+\s*[-–]\s*\d+))?")
+        .expect("static regex compiles")
+});
+
+fn is_year(s: &str) -> bool {
+    s.len() == 4 && s.parse::<i32>().is_ok_and(|y| (1600..=2100).contains(&y))
+}
+
+fn clean_num(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| if matches!(c, '–' | '—') { '-' } else { c })
+        .collect()
+}
+
+fn clean_title(s: &str) -> Option<String> {
+    let t = s.trim_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | ';' | ':'));
+    // A link is where the journal lives, not its name.
+    let lower = t.get(..8).unwrap_or(t).to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return None;
+    }
+    (t.chars().any(char::is_alphabetic)).then(|| t.to_owned())
+}
+
+/// Blanks the matched byte range so a later pattern cannot read it again.
+fn mask(s: &mut String, range: std::ops::Range<usize>) {
+    let blank = " ".repeat(range.len());
+    s.replace_range(range, &blank);
+}
+
+/// Reads labelled parts (volume, issue, pages, year) from a fragment.
+fn parse_parts(seg: &str, parts: &mut SourceParts) {
+    // Every part is a number.
+    if !seg.bytes().any(|b| b.is_ascii_digit()) {
+        return;
+    }
+    let mut rest = seg.to_owned();
+    if let Some(c) = VOLUME.captures(seg)
+        && let Some(m) = c.get(1)
+    {
+        parts.volume.get_or_insert_with(|| clean_num(m.as_str()));
+        if let Some(all) = c.get(0) {
+            mask(&mut rest, all.range());
+        }
+    }
+    if let Some(c) = ISSUE.captures(seg)
+        && let Some(m) = c.get(1)
+    {
+        parts.issue.get_or_insert_with(|| clean_num(m.as_str()));
+        if let Some(all) = c.get(0) {
+            mask(&mut rest, all.range());
+        }
+    }
+    // `45(3)` with no labels at all: volume(issue), the one unlabelled form that is plain;
+    // pages may follow (`45(3), 123-130`, `45(3):123-130`).
+    if parts.volume.is_none() && parts.issue.is_none() {
+        let found = VOL_ISSUE.captures(&rest).and_then(|c| {
+            let issue = c.get(2)?.as_str();
+            (!is_year(issue)).then(|| {
+                (
+                    c.get(0).map(|m| m.range()),
+                    clean_num(c.get(1).map_or("", |m| m.as_str())),
+                    clean_num(issue),
+                    c.get(3).map(|m| clean_num(m.as_str())),
+                )
+            })
+        });
+        if let Some((range, volume, issue, pages)) = found {
+            parts.volume = Some(volume);
+            parts.issue = Some(issue);
+            if let Some(p) = pages {
+                parts.pages.get_or_insert(p);
+            }
+            if let Some(r) = range {
+                mask(&mut rest, r);
+            }
+        }
+    }
+    let pages = PAGES
+        .captures(&rest)
+        .and_then(|c| Some((c.get(0)?.range(), clean_num(c.get(1)?.as_str()))));
+    if let Some((range, pages)) = pages {
+        parts.pages.get_or_insert(pages);
+        mask(&mut rest, range);
+    }
+    if parts.year.is_none() {
+        let year = PAREN_YEAR
+            .captures(&rest)
+            .or_else(|| BARE_YEAR.captures(&rest))
+            .and_then(|c| c[1].parse().ok());
+        parts.year = year;
+    }
+}
+
+/// Title and parts from a fragment with no `;` structure: the title is what precedes the
+/// first label or year.
+fn parse_free(s: &str, parts: &mut SourceParts) {
+    let has_digit = s.bytes().any(|b| b.is_ascii_digit());
+    match MARKER.find(s).filter(|_| has_digit) {
+        Some(m) => {
+            if parts.title.is_none() {
+                parts.title = clean_title(&s[..m.start()]);
+            }
+            parse_parts(&s[m.start()..], parts);
+        }
+        None => {
+            if parts.title.is_none() {
+                parts.title = clean_title(s);
+            }
+        }
+    }
+}
+
+/// Parses one citation string (`Journal; Vol 5, No 2 (2022); 10-20`, `Журнал. 2022. № 3.
+/// С. 5–17.`, DOAJ `Journal, Vol 2, Iss 4, Pp 174-177 (2012)`).
+pub(crate) fn parse_source(s: &str) -> SourceParts {
+    let mut parts = SourceParts::default();
+    if s.contains(';') {
+        for (i, seg) in s.split(';').map(str::trim).enumerate() {
+            if seg.is_empty() {
+                continue;
+            }
+            if i == 0 {
+                parse_free(seg, &mut parts);
+            } else if BARE_PAGES.is_match(seg) {
+                let n = clean_num(seg.trim_end_matches('.'));
+                let as_year = n.parse::<i32>().ok().filter(|y| (1600..=2100).contains(y));
+                match as_year {
+                    Some(y) if parts.year.is_none() && i == 1 => parts.year = Some(y),
+                    _ if i >= 2 => {
+                        parts.pages.get_or_insert(n);
+                    }
+                    _ => {}
+                }
+            } else {
+                parse_parts(seg, &mut parts);
+            }
+        }
+    } else {
+        parse_free(s, &mut parts);
+    }
+    parts
+}
+
+/// EPrints `dc:identifier` citation: `Authors (2019) Title. Journal, 12 (3). pp. 101-120.`
+static EPRINTS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\(((?:1[6-9]|20)\d{2})\)\s.+?\.\s+([^.]+?),\s*(\d+[a-z]?)\s*(?:\(([^)]+)\))?\.(?:\s*pp?\.\s*(\d+\s*[-–]\s*\d+))?")
+        .expect("static regex compiles")
+});
+
+/// Parts of an EPrints citation string (used only when no `dc:source` exists).
+pub(crate) fn parse_eprints_citation(s: &str) -> Option<SourceParts> {
+    let c = EPRINTS.captures(s)?;
+    Some(SourceParts {
+        title: c.get(2).and_then(|m| clean_title(m.as_str())),
+        volume: c.get(3).map(|m| clean_num(m.as_str())),
+        issue: c.get(4).map(|m| clean_num(m.as_str())),
+        year: c.get(1).and_then(|m| m.as_str().parse().ok()),
+        pages: c.get(5).map(|m| clean_num(m.as_str())),
+    })
+}

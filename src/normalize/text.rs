@@ -1,0 +1,784 @@
+//! The text rule shared by every field: mojibake repair, HTML-to-text, entity decoding,
+//! NFC, whitespace collapse, placeholder removal; plus script detection used to guess or
+//! check a value's language.
+
+use std::borrow::Cow;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+
+/// How whitespace runs are collapsed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Everything on one line: every whitespace run becomes one space.
+    Line,
+    /// Paragraphs kept: a run holding a blank line (or an HTML block break) becomes `\n\n`.
+    Block,
+}
+
+/// A cleaned value and whether mojibake was repaired on the way.
+pub(crate) struct Cleaned {
+    pub text: String,
+    pub repaired: bool,
+}
+
+/// Normalizes one text value on a single line; `None` when empty or a placeholder.
+pub fn normalize_text(s: &str) -> Option<String> {
+    clean(s, Mode::Line).map(|c| c.text)
+}
+
+/// The full text rule; `None` when nothing meaningful is left.
+pub(crate) fn clean(raw: &str, mode: Mode) -> Option<Cleaned> {
+    let scan = Scan::of(raw);
+    if scan.is_clean() {
+        return (!is_placeholder(raw)).then(|| Cleaned {
+            text: raw.to_owned(),
+            repaired: false,
+        });
+    }
+    // NFC first: a decomposed `Â` must be seen as the mojibake it is.
+    let mut s = if scan.nfc_check {
+        nfc(Cow::Borrowed(raw))
+    } else {
+        Cow::Borrowed(raw)
+    };
+    let mut repaired = false;
+    if (scan.mojibake || scan.nfc_check)
+        && let Some(fixed) = repair_mojibake(&s)
+    {
+        s = Cow::Owned(fixed);
+        repaired = true;
+    }
+    let mut recheck = repaired;
+    if scan.lt || (repaired && s.contains('<')) {
+        s = Cow::Owned(strip_tags(&s));
+    }
+    if scan.amp || (repaired && s.contains('&')) {
+        let decoded = htmlize::unescape(s.as_ref()).into_owned();
+        // Triple-escaped markup (`&lt;p&gt;`) only shows its tags after this decode.
+        s = if decoded.contains('<') && decoded != s.as_ref() {
+            Cow::Owned(strip_tags(&decoded))
+        } else {
+            Cow::Owned(decoded)
+        };
+        recheck = true;
+    }
+    let (text, odd_chars) = collapse(&s, mode);
+    // Decoded entities can be combining marks; repaired text can be decomposed.
+    let text = if recheck && odd_chars {
+        nfc(Cow::Owned(text)).into_owned()
+    } else {
+        text
+    };
+    if text.is_empty() || is_placeholder(&text) {
+        return None;
+    }
+    Some(Cleaned { text, repaired })
+}
+
+/// What one pass over a raw value found: which steps of the rule can change it.
+/// Most values need none of them.
+struct Scan {
+    /// Some character is not trivially NFC (needs the table check).
+    nfc_check: bool,
+    /// A mojibake lead (`Ã`, `Р`) followed by another non-ASCII character.
+    mojibake: bool,
+    lt: bool,
+    amp: bool,
+    /// Whitespace to collapse or invisible characters to drop.
+    spacing: bool,
+}
+
+impl Scan {
+    fn of(s: &str) -> Self {
+        let bytes = s.as_bytes();
+        // ASCII-level facts by whole-slice searches (vectorized), then a pass over the
+        // non-ASCII sequences only.
+        let mut scan = Scan {
+            nfc_check: false,
+            mojibake: false,
+            lt: bytes.contains(&b'<'),
+            amp: bytes.contains(&b'&'),
+            spacing: bytes.first().is_none_or(|b| b.is_ascii_whitespace())
+                || bytes.last().is_some_and(|b| b.is_ascii_whitespace())
+                || s.contains("  ")
+                || has_ascii_control(bytes),
+        };
+        if s.is_ascii() {
+            return scan;
+        }
+        let mut i = 0;
+        // End of the previous non-ASCII character if it was a mojibake lead (`Ã`, `Р`).
+        let mut suspect_end = usize::MAX;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b < 0x80 {
+                i = skip_ascii(bytes, i + 1);
+                continue;
+            }
+            let follows_suspect = suspect_end == i;
+            // Two-byte sequences (Latin-1, Latin Extended, Cyrillic) decoded inline: the
+            // bulk of Russian text.
+            if (0xC2..=0xDF).contains(&b)
+                && let Some(&b2) = bytes.get(i + 1)
+            {
+                let cp = (u32::from(b & 0x1F) << 6) | u32::from(b2 & 0x3F);
+                i += 2;
+                if follows_suspect && !(0x410..=0x44F).contains(&cp) {
+                    scan.mojibake = true;
+                }
+                if matches!(cp, 0xC0..=0xFF | 0x420 | 0x421) {
+                    suspect_end = i;
+                }
+                if !(cp < 0x300 || (0x400..=0x482).contains(&cp) || (0x48A..=0x52F).contains(&cp)) {
+                    scan.nfc_check = true;
+                }
+                if matches!(cp, 0x80..=0xA0 | 0xAD) {
+                    scan.spacing = true;
+                }
+                continue;
+            }
+            let Some(c) = s.get(i..).and_then(|t| t.chars().next()) else {
+                break;
+            };
+            i += c.len_utf8();
+            if follows_suspect {
+                scan.mojibake = true;
+            }
+            if !trivially_nfc(c) {
+                scan.nfc_check = true;
+            }
+            if c.is_whitespace()
+                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202F}' | '\u{2060}' | '\u{FEFF}')
+            {
+                scan.spacing = true;
+            }
+        }
+        scan
+    }
+
+    fn is_clean(&self) -> bool {
+        !(self.nfc_check || self.mojibake || self.lt || self.amp || self.spacing)
+    }
+}
+
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Index of the first non-ASCII byte at or after `i` (eight bytes at a time).
+fn skip_ascii(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if u64::from_le_bytes(word) & HIGH_BITS != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && bytes[i] < 0x80 {
+        i += 1;
+    }
+    i
+}
+
+/// Whether any byte is an ASCII control (below 0x20, or DEL).
+fn has_ascii_control(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // A byte below 0x20 borrows in `x - 0x20…`; bytes ≥ 0x80 are excluded by `!x`.
+        if x.wrapping_sub(0x2020_2020_2020_2020) & !x & HIGH_BITS != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|b| *b < 0x20) || bytes.contains(&0x7F)
+}
+
+/// Characters known to be NFC-stable without a table lookup: ASCII, Latin-1 and Latin
+/// Extended letters, basic Cyrillic, common punctuation.
+fn trivially_nfc(c: char) -> bool {
+    matches!(c, '\0'..='\u{2FF}' | '\u{400}'..='\u{482}' | '\u{48A}'..='\u{52F}' | '\u{2010}'..='\u{2027}' | '\u{2030}'..='\u{205E}')
+}
+
+fn nfc(s: Cow<'_, str>) -> Cow<'_, str> {
+    if s.chars().all(trivially_nfc) || is_nfc_quick(s.chars()) == IsNormalized::Yes {
+        s
+    } else {
+        Cow::Owned(s.nfc().collect::<String>())
+    }
+}
+
+/// Values platforms send when a field is "empty".
+pub(crate) fn is_placeholder(s: &str) -> bool {
+    matches!(
+        s,
+        "-" | "--" | "---" | "–" | "—" | "." | "?" | "null" | "NULL" | "(none)"
+    ) || s.eq_ignore_ascii_case("n/a")
+        || s.eq_ignore_ascii_case("n.a.")
+}
+
+/// Collapses whitespace; also tells whether a character outside the trivially-NFC set
+/// was seen (so the caller knows if an NFC pass can matter). Works on bytes: only
+/// sequences that can be whitespace, controls or invisible characters are decoded.
+fn collapse(s: &str, mode: Mode) -> (String, bool) {
+    let bytes = s.as_bytes();
+    let mut odd = false;
+    let mut out = String::with_capacity(s.len());
+    let mut pending_ws = false;
+    let mut newlines = 0usize;
+    // Start of the current run of bytes copied unchanged.
+    let mut run_start: Option<usize> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if run_start.is_some() {
+            // Inside a run, printable ASCII, Latin letters and basic Cyrillic, and a single
+            // space before them need no decision: fast-forward.
+            let mut j = i;
+            loop {
+                match bytes.get(j) {
+                    Some(0x21..=0x7E) => j += 1,
+                    Some(0xC3..=0xCB | 0xD0 | 0xD1) => j += 2,
+                    Some(b' ')
+                        if matches!(
+                            bytes.get(j + 1),
+                            Some(0x21..=0x7E | 0xC3..=0xCB | 0xD0 | 0xD1)
+                        ) =>
+                    {
+                        j += 1
+                    }
+                    _ => break,
+                }
+            }
+            if j > i {
+                i = j.min(bytes.len());
+                continue;
+            }
+        }
+        let (len, ws, drop) = if b < 0x80 {
+            let ws = b.is_ascii_whitespace() || b == 0x0B;
+            (1, ws, !ws && (b < 0x20 || b == 0x7F))
+        } else {
+            match s.get(i..).and_then(|t| t.chars().next()) {
+                Some(c) => {
+                    odd |= !trivially_nfc(c);
+                    let ws = c.is_whitespace();
+                    let drop = !ws
+                        && (c.is_control()
+                            || matches!(c, '\u{200B}' | '\u{FEFF}' | '\u{00AD}' | '\u{2060}'));
+                    (c.len_utf8(), ws, drop)
+                }
+                None => break,
+            }
+        };
+        if ws || drop {
+            if let Some(st) = run_start.take() {
+                out.push_str(&s[st..i]);
+            }
+            if ws {
+                pending_ws = true;
+                newlines += usize::from(b == b'\n');
+            }
+        } else if run_start.is_none() {
+            if pending_ws && !out.is_empty() {
+                if mode == Mode::Block && newlines >= 2 {
+                    out.push_str("\n\n");
+                } else {
+                    out.push(' ');
+                }
+            }
+            pending_ws = false;
+            newlines = 0;
+            run_start = Some(i);
+        }
+        i += len;
+    }
+    if let Some(st) = run_start {
+        out.push_str(&s[st..]);
+    }
+    (out, odd)
+}
+
+/// Tags dropped without a trace (inline) or turned into a paragraph break (block).
+fn tag_kind(name: &str) -> Option<bool> {
+    let local = name.rsplit(':').next().unwrap_or(name);
+    let prefixed = local.len() != name.len();
+    let block = matches!(
+        local,
+        "p" | "br"
+            | "div"
+            | "li"
+            | "ul"
+            | "ol"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "blockquote"
+            | "table"
+            | "tr"
+            | "hr"
+            | "pre"
+            | "section"
+            | "article"
+            | "dl"
+            | "dt"
+            | "dd"
+            | "sec"
+            | "title"
+            | "header"
+            | "footer"
+    );
+    if block {
+        return Some(true);
+    }
+    let inline = matches!(
+        local,
+        "a" | "abbr"
+            | "acronym"
+            | "b"
+            | "big"
+            | "cite"
+            | "code"
+            | "del"
+            | "dfn"
+            | "em"
+            | "font"
+            | "i"
+            | "img"
+            | "ins"
+            | "kbd"
+            | "mark"
+            | "math"
+            | "q"
+            | "s"
+            | "samp"
+            | "small"
+            | "span"
+            | "strike"
+            | "strong"
+            | "sub"
+            | "sup"
+            | "tt"
+            | "u"
+            | "var"
+            | "wbr"
+            | "td"
+            | "th"
+            | "tbody"
+            | "thead"
+            | "tfoot"
+            | "caption"
+            | "col"
+            | "colgroup"
+            | "label"
+            | "figure"
+            | "figcaption"
+            | "italic"
+            | "bold"
+            | "sc"
+            | "underline"
+            | "inline-formula"
+            | "mi"
+            | "mo"
+            | "mn"
+            | "msub"
+            | "msup"
+            | "mrow"
+            | "mfrac"
+            | "o:p"
+    );
+    // Namespaced markup (`jats:p`, `mml:mi`) is markup whatever its local name.
+    if inline || prefixed {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Removes HTML tags; `<script>`/`<style>` lose their content; a `<` that opens no known
+/// tag (`p < 0.05`) is kept.
+pub(crate) fn strip_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find('<') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos..];
+        if let Some(stripped) = after.strip_prefix("<!--") {
+            rest = match stripped.find("-->") {
+                Some(end) => &stripped[end + 3..],
+                None => "",
+            };
+            continue;
+        }
+        match parse_tag(after) {
+            Some((len, name, closing)) => {
+                let lname = name.to_ascii_lowercase();
+                if !closing && (lname == "script" || lname == "style") {
+                    let close = format!("</{lname}");
+                    let lower = after.to_ascii_lowercase();
+                    rest = match lower.find(&close) {
+                        Some(end) => match after[end..].find('>') {
+                            Some(gt) => &after[end + gt + 1..],
+                            None => "",
+                        },
+                        None => "",
+                    };
+                    continue;
+                }
+                match tag_kind(&lname) {
+                    Some(true) => out.push_str("\n\n"),
+                    Some(false) => {}
+                    None => {
+                        out.push('<');
+                        rest = &after[1..];
+                        continue;
+                    }
+                }
+                rest = &after[len..];
+            }
+            None => {
+                out.push('<');
+                rest = &after[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `<name ...>` or `</name>` at the start of `s`: (byte length, name, closing).
+fn parse_tag(s: &str) -> Option<(usize, &str, bool)> {
+    let bytes = s.as_bytes();
+    let mut i = 1;
+    let closing = bytes.get(1) == Some(&b'/');
+    if closing {
+        i += 1;
+    }
+    let start = i;
+    while i < bytes.len()
+        && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b':' || bytes[i] == b'-')
+    {
+        i += 1;
+    }
+    if i == start || !bytes[start].is_ascii_alphabetic() {
+        return None;
+    }
+    let name = &s[start..i];
+    let rest = &s[i..];
+    let first = rest.chars().next()?;
+    if !(first == '>' || first == '/' || first.is_whitespace()) {
+        return None;
+    }
+    let end = rest.find('>')?;
+    if rest[..end].contains('<') {
+        return None;
+    }
+    Some((i + end + 1, name, closing))
+}
+
+/// cp1252 bytes 0x80–0x9F that are not the Latin-1 identity.
+fn cp1252_byte(c: char) -> Option<u8> {
+    let u = c as u32;
+    if u < 0x100 {
+        return Some(u as u8);
+    }
+    Some(match c {
+        '€' => 0x80,
+        '‚' => 0x82,
+        'ƒ' => 0x83,
+        '„' => 0x84,
+        '…' => 0x85,
+        '†' => 0x86,
+        '‡' => 0x87,
+        'ˆ' => 0x88,
+        '‰' => 0x89,
+        'Š' => 0x8A,
+        '‹' => 0x8B,
+        'Œ' => 0x8C,
+        'Ž' => 0x8E,
+        '‘' => 0x91,
+        '’' => 0x92,
+        '“' => 0x93,
+        '”' => 0x94,
+        '•' => 0x95,
+        '–' => 0x96,
+        '—' => 0x97,
+        '˜' => 0x98,
+        '™' => 0x99,
+        'š' => 0x9A,
+        '›' => 0x9B,
+        'œ' => 0x9C,
+        'ž' => 0x9E,
+        'Ÿ' => 0x9F,
+        _ => return None,
+    })
+}
+
+/// UTF-8 lead byte read as cp1252/Latin-1 followed by a continuation byte read the same way.
+fn has_latin_mojibake(s: &str) -> bool {
+    let mut prev_lead = false;
+    for c in s.chars() {
+        let b = cp1252_byte(c);
+        if prev_lead && matches!(b, Some(0x80..=0xBF)) {
+            return true;
+        }
+        prev_lead = matches!(b, Some(0xC2..=0xF4));
+    }
+    false
+}
+
+/// `Р`/`С` (cp1251 0xD0/0xD1, lead bytes of UTF-8 Cyrillic) followed by a cp1251 char in
+/// 0x80–0xBF: the `РџСЂРёРІРµС‚` pattern.
+fn has_cyrillic_mojibake(s: &str) -> bool {
+    let mut prev_lead = false;
+    for c in s.chars() {
+        // Basic Cyrillic letters and ASCII are never cp1251 0x80–0xBF: skip the lookup.
+        if prev_lead && !c.is_ascii() && !('\u{410}'..='\u{44F}').contains(&c) {
+            let mut buf = [0u8; 4];
+            let (bytes, _, bad) = encoding_rs::WINDOWS_1251.encode(c.encode_utf8(&mut buf));
+            if !bad && bytes.len() == 1 && (0x80..=0xBF).contains(&bytes[0]) {
+                return true;
+            }
+        }
+        prev_lead = matches!(c, 'Р' | 'С');
+    }
+    false
+}
+
+fn is_clean(s: &str) -> bool {
+    !s.chars()
+        .any(|c| c == '\u{FFFD}' || (c.is_control() && !matches!(c, '\n' | '\t' | '\r')))
+}
+
+/// Repairs UTF-8 text that was decoded as cp1252/Latin-1 or cp1251 upstream; `None` when the
+/// text shows no such pattern or no round trip gives clean UTF-8. Works on runs of
+/// characters the codepage can hold, so damaged Latin next to real Cyrillic is repaired too.
+pub(crate) fn repair_mojibake(s: &str) -> Option<String> {
+    if s.is_ascii() {
+        return None;
+    }
+    let mut current = Cow::Borrowed(s);
+    let mut changed = false;
+    // A repair can uncover a neighbour of the other kind; the bound keeps it finite.
+    for _ in 0..3 {
+        let mut round = false;
+        if has_latin_mojibake(&current)
+            && let Some(fixed) = repair_runs(&current, cp1252_byte, repair_latin_run)
+        {
+            current = Cow::Owned(fixed);
+            round = true;
+        }
+        if has_cyrillic_mojibake(&current)
+            && let Some(fixed) = repair_runs(&current, cp1251_byte, repair_cyrillic_run)
+        {
+            current = Cow::Owned(fixed);
+            round = true;
+        }
+        if !round {
+            break;
+        }
+        changed = true;
+    }
+    changed.then(|| current.into_owned())
+}
+
+fn cp1251_byte(c: char) -> Option<u8> {
+    if c.is_ascii() {
+        return Some(c as u8);
+    }
+    let mut buf = [0u8; 4];
+    let (bytes, _, bad) = encoding_rs::WINDOWS_1251.encode(c.encode_utf8(&mut buf));
+    (!bad && bytes.len() == 1).then(|| bytes[0])
+}
+
+/// Applies `fix` to every maximal run of non-ASCII characters the codepage holds (a UTF-8
+/// sequence never holds ASCII bytes). Whitespace breaks a run unless it continues a lead
+/// byte (`Â` + NBSP is the mojibake of a no-break space); `None` if nothing changed.
+fn repair_runs(
+    s: &str,
+    to_byte: impl Fn(char) -> Option<u8>,
+    fix: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut changed = false;
+    let mut start = 0;
+    let mut in_run = false;
+    let mut prev_lead = false;
+    for (i, c) in s.char_indices().chain(std::iter::once((s.len(), '\0'))) {
+        let byte = if i < s.len() && !c.is_ascii() {
+            to_byte(c)
+        } else {
+            None
+        };
+        let enc = byte.is_some() && (!c.is_whitespace() || (in_run && prev_lead));
+        prev_lead = matches!(byte, Some(0xC2..=0xF4));
+        if enc && !in_run {
+            out.push_str(&s[start..i]);
+            start = i;
+            in_run = true;
+        } else if !enc && in_run {
+            let run = &s[start..i];
+            match fix(run) {
+                Some(f) => {
+                    out.push_str(&f);
+                    changed = true;
+                }
+                None => out.push_str(run),
+            }
+            start = i;
+            in_run = false;
+        }
+    }
+    out.push_str(&s[start..]);
+    changed.then_some(out)
+}
+
+fn repair_latin_run(run: &str) -> Option<String> {
+    if !has_latin_mojibake(run) {
+        return None;
+    }
+    let bytes: Vec<u8> = run.chars().map(cp1252_byte).collect::<Option<_>>()?;
+    let fixed = String::from_utf8(bytes).ok()?;
+    (is_clean(&fixed) && !has_latin_mojibake(&fixed)).then_some(fixed)
+}
+
+fn repair_cyrillic_run(run: &str) -> Option<String> {
+    if !has_cyrillic_mojibake(run) {
+        return None;
+    }
+    let (bytes, _, bad) = encoding_rs::WINDOWS_1251.encode(run);
+    if bad {
+        return None;
+    }
+    let fixed = std::str::from_utf8(&bytes).ok()?;
+    (is_clean(fixed) && !has_cyrillic_mojibake(fixed)).then(|| fixed.to_owned())
+}
+
+/// Index of an English function word (`The`, `of`, ...), for counting distinct ones.
+fn english_word(w: &str) -> Option<u8> {
+    if w.len() < 2 || w.len() > 7 {
+        return None;
+    }
+    let mut buf = [0u8; 7];
+    for (d, s) in buf.iter_mut().zip(w.bytes()) {
+        *d = s.to_ascii_lowercase();
+    }
+    Some(match &buf[..w.len()] {
+        b"the" => 0,
+        b"of" => 1,
+        b"and" => 2,
+        b"in" => 3,
+        b"to" => 4,
+        b"is" => 5,
+        b"for" => 6,
+        b"with" => 7,
+        b"on" => 8,
+        b"are" => 9,
+        b"this" => 10,
+        b"that" => 11,
+        b"by" => 12,
+        b"from" => 13,
+        b"as" => 14,
+        b"an" => 15,
+        b"its" => 16,
+        b"be" => 17,
+        b"was" => 18,
+        b"were" => 19,
+        b"which" => 20,
+        b"between" => 21,
+        b"towards" | b"toward" => 22,
+        b"into" => 23,
+        b"their" => 24,
+        b"these" => 25,
+        b"how" => 26,
+        b"what" => 27,
+        b"why" => 28,
+        b"under" => 29,
+        b"through" => 30,
+        _ => return None,
+    })
+}
+
+/// Letters looked at: enough to be sure, cheap on long abstracts.
+const GUESS_SAMPLE: usize = 120;
+
+/// The language a value's script makes certain: `ru` for Russian-alphabet Cyrillic (no
+/// letters of other Cyrillic alphabets), `en` for ASCII Latin text with at least two
+/// distinct English function words.
+pub(crate) fn guess_lang(s: &str) -> Option<&'static str> {
+    let mut cyr = 0usize;
+    let mut ascii_latin = 0usize;
+    let mut other = 0usize;
+    let mut foreign_cyr = false;
+    let mut scanned_to = s.len();
+    for (i, c) in s.char_indices() {
+        if c.is_ascii() {
+            ascii_latin += usize::from(c.is_ascii_alphabetic());
+        } else if ('\u{400}'..='\u{4FF}').contains(&c) {
+            cyr += 1;
+            foreign_cyr |= !(('\u{410}'..='\u{44F}').contains(&c) || c == 'ё' || c == 'Ё');
+        } else if c.is_alphabetic() {
+            other += 1;
+        }
+        if cyr + ascii_latin + other >= GUESS_SAMPLE {
+            scanned_to = i;
+            break;
+        }
+    }
+    let letters = cyr + ascii_latin + other;
+    if letters < 3 {
+        return None;
+    }
+    if cyr * 10 >= letters * 8 {
+        return (!foreign_cyr).then_some("ru");
+    }
+    if cyr == 0 && other * 20 <= letters {
+        let mut seen = 0u64;
+        for w in s[..scanned_to].split(|c: char| !c.is_ascii_alphabetic()) {
+            if let Some(k) = english_word(w) {
+                seen |= 1 << k;
+                if seen.count_ones() >= 2 {
+                    return Some("en");
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Lower case for matching; ASCII and Russian letters without the Unicode tables.
+pub(crate) fn fold_case(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            'A'..='Z' => out.push(c.to_ascii_lowercase()),
+            'А'..='Я' => out.push(char::from_u32(c as u32 + 0x20).unwrap_or(c)),
+            'Ё' => out.push('ё'),
+            c if c.is_ascii() || ('а'..='ё').contains(&c) => out.push(c),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+/// Languages written in Cyrillic, for spotting a declared language the text contradicts.
+pub(crate) fn is_cyrillic_lang(lang: &str) -> bool {
+    matches!(
+        lang,
+        "ru" | "uk" | "be" | "bg" | "sr" | "mk" | "kk" | "ky" | "tg" | "mn" | "tt" | "ba" | "cv"
+    )
+}
+
+/// True when the script of `text` plainly contradicts the declared language.
+pub(crate) fn lang_conflicts(declared: &str, text: &str) -> bool {
+    match guess_lang(text) {
+        Some("ru") => !is_cyrillic_lang(declared),
+        Some("en") => is_cyrillic_lang(declared),
+        _ => false,
+    }
+}
