@@ -254,6 +254,15 @@ pub async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Config(ConfigCmd::Check) => {
+            let file = &cfg.service.sources_file;
+            if file.exists() {
+                let declared = crate::sources_file::load(file)?;
+                eprintln!(
+                    "{}: {} source(s), valid",
+                    file.display(),
+                    declared.source.len()
+                );
+            }
             print!("{}", cfg.redacted_toml());
             Ok(())
         }
@@ -592,6 +601,12 @@ async fn set_enabled(store: &Store, name: &str, enabled: bool) -> anyhow::Result
 async fn serve(cfg: &Config, listen: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
     use tokio_util::sync::CancellationToken;
     let (store, kind) = crate::db::open(cfg).await?;
+    let file = &cfg.service.sources_file;
+    if file.exists() {
+        let declared = crate::sources_file::load(file)?;
+        let (added, updated) = crate::sources_file::sync(&store, &declared).await?;
+        tracing::info!(file = %file.display(), added, updated, "sources file synced");
+    }
     let addr = match listen {
         Some(a) => a,
         None => cfg.service.listen.parse().context("service.listen")?,

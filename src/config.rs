@@ -46,6 +46,8 @@ pub struct ServiceSection {
     pub shutdown_grace_secs: u64,
     /// Bearer token for mutating API routes (or `SHEAF_ADMIN_TOKEN`); unset refuses them.
     pub admin_token: Option<String>,
+    /// Sources file synced into the database at start (used only if it exists).
+    pub sources_file: std::path::PathBuf,
 }
 
 impl Default for ServiceSection {
@@ -58,6 +60,7 @@ impl Default for ServiceSection {
             tick_secs: d.tick.as_secs(),
             shutdown_grace_secs: d.shutdown_grace.as_secs(),
             admin_token: None,
+            sources_file: "config/sources.toml".into(),
         }
     }
 }
@@ -71,6 +74,7 @@ impl std::fmt::Debug for ServiceSection {
             .field("tick_secs", &self.tick_secs)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("sources_file", &self.sources_file)
             .finish()
     }
 }

@@ -13,5 +13,6 @@ pub mod normalize;
 pub mod oai;
 pub mod schedule;
 pub mod service;
+pub mod sources_file;
 pub mod store;
 pub mod telemetry;

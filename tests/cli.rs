@@ -238,3 +238,258 @@ async fn runs_show_lists_quarantined_records() {
     );
     assert!(out.contains("(unresolved)"), "{out}");
 }
+
+fn serve(db: &TestDb) -> std::process::Child {
+    sheaf(db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SHEAF_SERVICE__TICK_SECS", "1")
+        .env("SHEAF_HARVEST__LEASE_TTL_SECS", "3")
+        .env("SHEAF_SERVICE__PER_HOST_RUNS", "4")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sheaf serve")
+}
+
+fn signal(child: &std::process::Child, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+}
+
+/// Three `sheaf serve` processes on one database keep 12 due sources harvested; one is
+/// killed with SIGKILL mid-harvest and another finishes its run from the checkpoint; the
+/// others stop cleanly on SIGTERM. Every source ends with exact records and no run left
+/// running, and no source was ever harvested by two processes at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_serve_processes_share_one_database_and_survive_a_kill() {
+    let db = TestDb::new().await;
+    let p = FakeProvider::start(
+        ProviderConfig {
+            page_size: 5,
+            ..Default::default()
+        },
+        FakeRecord::series(30, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
+    // Every list request of page 3 is slow, so runs are in flight when the kill comes.
+    p.inject_always(When::Page(3), Fault::Delay(Duration::from_millis(700)));
+    for i in 0..12 {
+        let s =
+            common::harness::add_source(&db.store, &format!("s{i:02}"), &p.base_url(), &[]).await;
+        db.store
+            .update_source(
+                &s.name,
+                &sheaf::store::SourcePatch {
+                    schedule: Some(Some("0 3 * * *".into())),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        db.store
+            .set_next_run(
+                s.id,
+                Some(chrono::Utc::now() - chrono::TimeDelta::minutes(5)),
+            )
+            .await
+            .unwrap();
+    }
+    let mut workers: Vec<_> = (0..3).map(|_| serve(&db)).collect();
+    let started = Instant::now();
+    // Kill the first worker once it holds a lease on a run that has committed pages.
+    let victim_pid = workers[0].id();
+    loop {
+        let busy: i64 = sqlx::query_scalar("SELECT count(*) FROM harvest_runs WHERE status = 'running' AND pages >= 1 AND worker LIKE '%:' || $1 || ':%'")
+            .bind(victim_pid.to_string()).fetch_one(db.store.pool()).await.unwrap();
+        if busy > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "worker 0 never got a run"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signal(&workers[0], nix::sys::signal::Signal::SIGKILL);
+    workers[0].wait().unwrap();
+
+    loop {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(DISTINCT source_id) FROM harvest_runs WHERE status = 'completed'",
+        )
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+        if done == 12 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not every source completed ({done}/12)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for w in &workers[1..] {
+        signal(w, nix::sys::signal::Signal::SIGTERM);
+    }
+    for w in &mut workers[1..] {
+        let status = w.wait().unwrap();
+        assert!(status.success(), "sheaf serve exited with {status}");
+    }
+
+    let per_source: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT source_id, count(*) FILTER (WHERE NOT deleted) FROM records GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(per_source.len(), 12);
+    assert!(per_source.iter().all(|(_, n)| *n == 30), "{per_source:?}");
+    let stuck: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM harvest_runs WHERE status IN ('running', 'queued')",
+    )
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(stuck, 0, "no run is left running");
+    let abandoned: Vec<(i64, Option<i64>)> = sqlx::query_as(
+        "SELECT a.id, (SELECT r.id FROM harvest_runs r WHERE r.resumed_from = a.id) FROM harvest_runs a WHERE a.status = 'abandoned'",
+    ).fetch_all(db.store.pool()).await.unwrap();
+    assert!(
+        !abandoned.is_empty(),
+        "the killed worker's run was taken over"
+    );
+    assert!(
+        abandoned.iter().all(|(_, by)| by.is_some()),
+        "every abandoned run was resumed: {abandoned:?}"
+    );
+    // Runs of one source never overlapped in time.
+    let overlaps: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM harvest_runs a JOIN harvest_runs b ON a.source_id = b.source_id AND a.id < b.id \
+         WHERE a.status <> 'abandoned' AND b.started_at < a.finished_at",
+    ).fetch_one(db.store.pool()).await.unwrap();
+    assert_eq!(overlaps, 0);
+}
+
+/// `config check` prints the effective configuration with secrets redacted and names the
+/// key of a bad value; the sample production config is valid.
+#[tokio::test]
+async fn config_check_redacts_secrets_and_names_bad_keys() {
+    let db = TestDb::new().await;
+    let out = run_ok(
+        sheaf(&db)
+            .args(["config", "check"])
+            .env("SHEAF_ADMIN_TOKEN", "topsecret")
+            .env("DATABASE_URL", "postgres://u:pw@db.example/sheaf"),
+    );
+    assert!(out.contains("admin_token = \"***\""), "{out}");
+    assert!(out.contains("postgres://u:***@db.example/sheaf"), "{out}");
+    assert!(!out.contains("topsecret") && !out.contains(":pw@"), "{out}");
+    let out = run_ok(sheaf(&db).args(["--config", "config/production.toml", "config", "check"]));
+    assert!(out.contains("per_host_runs = 1"), "{out}");
+
+    let bad = sheaf(&db)
+        .args(["config", "check"])
+        .env("SHEAF_SERVICE__LISTEN", "nowhere")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("service.listen"));
+    let dir = tempfile::tempdir().unwrap();
+    let sources = dir.path().join("sources.toml");
+    std::fs::write(
+        &sources,
+        "[[source]]\nname = \"x\"\nurl = \"https://x.example/oai\"\nschedule = \"0 3 * * 9\"\n",
+    )
+    .unwrap();
+    let bad = sheaf(&db)
+        .args(["config", "check"])
+        .env("SHEAF_SERVICE__SOURCES_FILE", &sources)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("schedule"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+/// `sources add` checks the endpoint first and says what is wrong; enable/disable/show/remove work.
+#[tokio::test]
+async fn sources_add_validates_the_endpoint() {
+    let db = TestDb::new().await;
+    let p = FakeProvider::start(
+        ProviderConfig {
+            sets: vec![("j".into(), "Journal".into())],
+            ..Default::default()
+        },
+        FakeRecord::series(2, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
+    let url = p.base_url();
+    let check = |args: Vec<String>| {
+        let mut c = sheaf(&db);
+        c.args(args);
+        tokio::task::spawn_blocking(move || c.output().unwrap())
+    };
+    let out = check(vec![
+        "sources".into(),
+        "add".into(),
+        "j".into(),
+        url.clone(),
+        "--prefix".into(),
+        "marcxml".into(),
+    ])
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("does not offer metadataPrefix \"marcxml\"; it offers: oai_dc")
+    );
+    let out = check(vec![
+        "sources".into(),
+        "add".into(),
+        "j".into(),
+        url.clone(),
+        "--set".into(),
+        "nope".into(),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown set(s) [\"nope\"]"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = check(vec![
+        "sources".into(),
+        "add".into(),
+        "j".into(),
+        url.clone(),
+        "--set".into(),
+        "j".into(),
+        "--schedule".into(),
+        "0 3 * * 1-5".into(),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("added j (Fake Journal)"));
+    run_ok(sheaf(&db).args(["sources", "disable", "j"]));
+    let shown = run_ok(sheaf(&db).args(["sources", "show", "j"]));
+    assert!(
+        shown.contains("enabled: false") && shown.contains("0 3 * * 1-5"),
+        "{shown}"
+    );
+    let out = run_ok(sheaf(&db).args(["trigger", "j"]));
+    assert_eq!(out.trim(), "1");
+    let out = run_ok(sheaf(&db).args(["trigger", "j", "--full"]));
+    assert!(out.starts_with("1 (joined"), "{out}");
+    run_ok(sheaf(&db).args(["sources", "remove", "j"]));
+    assert!(db.store.list_sources().await.unwrap().is_empty());
+}

@@ -299,3 +299,66 @@ async fn a_failing_source_backs_off() {
         s.next_run_at
     );
 }
+
+/// `config/sources.toml` adds and updates sources, validates URLs and schedules, and never
+/// removes a source the file does not mention.
+#[tokio::test]
+async fn the_sources_file_is_synced_into_the_database() {
+    let db = TestDb::new().await;
+    common::harness::add_source(&db.store, "kept", "https://kept.example/oai", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sources.toml");
+    std::fs::write(&path, "[[source]]\nname = \"j1\"\nurl = \"https://j1.example/oai\"\nschedule = \"0 3 * * 1-5\"\n\n[[source]]\nname = \"j2\"\nurl = \"https://j2.example/oai\"\nsets = [\"b\", \"a\"]\nenabled = false\n").unwrap();
+    let file = sheaf::sources_file::load(&path).unwrap();
+    assert_eq!(
+        sheaf::sources_file::sync(&db.store, &file).await.unwrap(),
+        (2, 0)
+    );
+    assert_eq!(
+        sheaf::sources_file::sync(&db.store, &file).await.unwrap(),
+        (0, 0),
+        "idempotent"
+    );
+    let j2 = db.store.source_by_name("j2").await.unwrap().unwrap();
+    assert_eq!(
+        (j2.sets.clone(), j2.enabled),
+        (vec!["a".to_string(), "b".to_string()], false)
+    );
+
+    std::fs::write(
+        &path,
+        "[[source]]\nname = \"j1\"\nurl = \"https://j1.example/oai2\"\nschedule = \"@daily\"\n",
+    )
+    .unwrap();
+    let file = sheaf::sources_file::load(&path).unwrap();
+    assert_eq!(
+        sheaf::sources_file::sync(&db.store, &file).await.unwrap(),
+        (0, 1)
+    );
+    let j1 = db.store.source_by_name("j1").await.unwrap().unwrap();
+    assert_eq!(
+        (j1.base_url.as_str(), j1.schedule.as_deref()),
+        ("https://j1.example/oai2", Some("@daily"))
+    );
+    assert_eq!(
+        db.store.list_sources().await.unwrap().len(),
+        3,
+        "nothing removed"
+    );
+
+    for (body, want) in [
+        ("[[source]]\nname = \"x\"\nurl = \"ftp://x/oai\"\n", "url"),
+        (
+            "[[source]]\nname = \"x\"\nurl = \"https://x/oai\"\nschedule = \"daily\"\n",
+            "schedule",
+        ),
+        (
+            "[[source]]\nname = \"x\"\nurl = \"https://x/oai\"\nsetz = []\n",
+            "setz",
+        ),
+    ] {
+        std::fs::write(&path, body).unwrap();
+        let e = sheaf::sources_file::load(&path).unwrap_err().to_string();
+        assert!(e.contains(want), "{body}: {e}");
+    }
+}

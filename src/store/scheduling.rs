@@ -62,8 +62,10 @@ mod double_option {
 }
 
 impl Store {
-    /// Claims the next due scheduled source, if any, leasing it to `owner`; its
-    /// `next_run_at` is moved by `next_run` (called with the source and `now`).
+    /// Claims the next source to harvest, leasing it to `owner`: one whose schedule is due,
+    /// or one whose newest run was left `running` by a dead worker (its lease expired) or
+    /// `stopped` by a shutdown, so that run is resumed at once rather than at the next
+    /// scheduled time. A due source's `next_run_at` is moved by `next_run`.
     pub async fn claim_due_source(
         &self,
         owner: &str,
@@ -77,7 +79,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let sql = format!(
-            "SELECT id FROM sources s WHERE enabled AND schedule IS NOT NULL AND next_run_at <= now() \
+            "SELECT id FROM sources s WHERE ((enabled AND schedule IS NOT NULL AND next_run_at <= now()) \
+                  OR (enabled AND EXISTS (SELECT 1 FROM harvest_runs r WHERE r.source_id = s.id \
+                             AND r.status IN ('running', 'stopped') \
+                             AND r.id = (SELECT max(id) FROM harvest_runs m WHERE m.source_id = s.id)))) \
              AND (not_before IS NULL OR not_before <= now()) \
              AND (lease_owner IS NULL OR lease_expires_at < now()) \
              AND NOT EXISTS (SELECT 1 FROM harvest_runs q WHERE q.source_id = s.id AND q.status = 'queued') \
@@ -99,7 +104,7 @@ impl Store {
         let next = next_run(&current, now);
         sqlx::query(
             "UPDATE sources SET lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3), \
-             next_run_at = $4 WHERE id = $1",
+             next_run_at = CASE WHEN next_run_at <= now() THEN $4 ELSE next_run_at END WHERE id = $1",
         )
         .bind(id)
         .bind(owner)
