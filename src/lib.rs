@@ -6,6 +6,7 @@ pub mod api;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod contract;
 pub mod db;
 pub mod domain;
 pub mod harvest;

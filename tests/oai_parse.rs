@@ -472,3 +472,16 @@ fn a_malformed_page_is_salvaged_record_by_record() {
     assert_eq!((s.records.len(), s.bad.len()), (1, 1));
     assert!(salvage_list_records("<html>nope</html>", URL).is_none());
 }
+
+#[test]
+fn a_nul_assembled_from_nested_references_never_reaches_a_field() {
+    // Found by the fuzzer: decoding drops `&#1;`, leaving `&#x0;` behind.
+    let body = br#"<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><Identify><repositoryName>&#&#1;x0;</repositoryName></Identify></OAI-PMH>"#;
+    let (text, _) = sheaf::oai::decode::decode_body(body, None);
+    let resp = parse(&text, Verb::Identify, URL).unwrap();
+    let Payload::Identify(id) = resp.payload else {
+        panic!()
+    };
+    assert!(!id.repository_name.contains('\0'));
+    assert!(resp.warnings.iter().any(|w| w.contains("dropped")));
+}

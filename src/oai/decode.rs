@@ -95,7 +95,8 @@ pub fn strip_illegal_chars(text: String) -> (String, usize) {
     (out, removed)
 }
 
-fn is_illegal(c: char) -> bool {
+/// Characters XML 1.0 forbids in a document.
+pub(crate) fn is_illegal(c: char) -> bool {
     matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
 }
 

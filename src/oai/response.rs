@@ -288,9 +288,11 @@ impl<'i> Parser<'i> {
             } else {
                 num.parse().ok()
             };
+            // Decoding already removed references to illegal characters, but one can be
+            // assembled from pieces (`&#&#1;x0;` minus `&#1;`), so check again here.
             match n.and_then(char::from_u32) {
-                Some(c) => out.push(c),
-                None => warnings.push(format!("invalid character reference &{name};")),
+                Some(c) if !super::decode::is_illegal(c) => out.push(c),
+                _ => warnings.push(format!("invalid character reference &{name}; dropped")),
             }
             return;
         }
