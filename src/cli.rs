@@ -73,6 +73,44 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Harvested records.
+    #[command(subcommand)]
+    Records(RecordsCmd),
+    /// Stream records as JSON lines (the record contract), constant memory.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only records changed at or after this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Write to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One contract JSON object per line.
+    Jsonl,
+}
+
+/// `sheaf records …`
+#[derive(Debug, Subcommand)]
+pub enum RecordsCmd {
+    /// Show a record by id, OAI identifier or DOI.
+    Show {
+        /// Record id, OAI identifier, or DOI.
+        key: String,
+        /// The contract JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `sheaf config …`
@@ -198,6 +236,12 @@ pub enum RunsCmd {
 pub enum DbCmd {
     /// Apply pending migrations (they also run at every start).
     Migrate,
+    /// Recompute normalized fields from the stored raw XML (after rules improved).
+    Renormalize {
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+    },
     /// Which database is in use and its migration state.
     Status,
 }
@@ -281,7 +325,123 @@ pub async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Db(DbCmd::Status) => db_status(&cfg).await,
+        Command::Db(DbCmd::Renormalize { source }) => {
+            let (store, _) = crate::db::open(&cfg).await?;
+            let source_id = source_id(&store, source.as_deref()).await?;
+            let r = crate::harvest::renormalize::renormalize(&store, source_id).await?;
+            println!(
+                "{} records examined, {} changed, {} unparseable",
+                r.examined, r.changed, r.unparseable
+            );
+            Ok(())
+        }
+        Command::Records(RecordsCmd::Show { key, json }) => {
+            let (store, _) = crate::db::open(&cfg).await?;
+            let found = store
+                .find_records(&crate::store::reads::RecordKey::parse(&key))
+                .await?;
+            if found.is_empty() {
+                bail!("no record matches {key:?}");
+            }
+            for row in &found {
+                let v = crate::contract::record_json(row);
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                } else {
+                    print_record(&v);
+                }
+            }
+            Ok(())
+        }
+        Command::Export {
+            format: ExportFormat::Jsonl,
+            source,
+            since,
+            output,
+        } => {
+            let (store, _) = crate::db::open(&cfg).await?;
+            let source_id = source_id(&store, source.as_deref()).await?;
+            let since = since.as_deref().map(parse_since).transpose()?;
+            export_jsonl(&store, source_id, since, output.as_deref()).await
+        }
     }
+}
+
+async fn source_id(store: &Store, name: Option<&str>) -> anyhow::Result<Option<i64>> {
+    match name {
+        Some(n) => Ok(Some(
+            store
+                .source_by_name(n)
+                .await?
+                .with_context(|| format!("no source named {n:?}"))?
+                .id,
+        )),
+        None => Ok(None),
+    }
+}
+
+fn parse_since(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    crate::oai::datestamp::ProtocolDate::parse(s)
+        .map(|d| d.instant)
+        .with_context(|| format!("--since {s:?}: use YYYY-MM-DD or an RFC 3339 time"))
+}
+
+async fn export_jsonl(
+    store: &Store,
+    source_id: Option<i64>,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    let sink: Box<dyn Write> = match output {
+        Some(p) => Box::new(
+            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = std::io::BufWriter::new(sink);
+    let mut rows = store.stream_records(source_id, since);
+    let mut n = 0u64;
+    while let Some(row) = rows.next().await {
+        serde_json::to_writer(&mut out, &crate::contract::record_json(&row?))?;
+        out.write_all(b"\n")?;
+        n += 1;
+    }
+    out.flush()?;
+    tracing::info!(records = n, "export finished");
+    Ok(())
+}
+
+fn print_record(v: &serde_json::Value) {
+    let list = |key: &str, field: &str| -> String {
+        v[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x[field].as_str().or(x.as_str()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
+    };
+    println!(
+        "{} {} ({}){}",
+        v["id"],
+        v["oai_identifier"].as_str().unwrap_or(""),
+        v["source"].as_str().unwrap_or(""),
+        if v["deleted"] == true { " DELETED" } else { "" }
+    );
+    println!("  title:     {}", list("titles", "value"));
+    println!("  creators:  {}", list("creators", "name"));
+    println!("  issued:    {}", v["issued"].as_str().unwrap_or("-"));
+    println!("  doi:       {}", v["doi"].as_str().unwrap_or("-"));
+    println!(
+        "  source:    {}",
+        v["source_info"]["title"].as_str().unwrap_or("-")
+    );
+    println!("  subjects:  {}", list("subjects", "value"));
+    println!("  languages: {}", list("languages", ""));
 }
 
 async fn db_status(cfg: &Config) -> anyhow::Result<()> {

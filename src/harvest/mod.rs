@@ -8,6 +8,7 @@
 
 pub mod page;
 pub mod plan;
+pub mod renormalize;
 pub mod worker;
 
 use std::collections::HashSet;

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::normalize;
 use crate::oai::OaiRecord;
 use crate::store::RecordRow;
+use crate::store::reads::Renormalized;
 
 /// Rows ready to store, plus what was wrong with the page's records.
 #[derive(Debug, Default)]
@@ -69,21 +70,37 @@ fn to_row(id: String, rec: OaiRecord, warnings: &mut Vec<String>) -> RecordRow {
         }
         (false, Some(md)) => {
             if !md.dc.is_empty() {
-                let n = normalize::normalize(&md.dc);
-                row.title = n.record.title().map(str::to_owned);
-                row.doi = n.record.doi.clone();
-                row.issued = n.record.issued.clone();
-                row.languages = n.record.languages.clone();
-                row.types = n.record.types.clone();
-                row.flags = n.flags.clone();
-                row.work_key = n.work_key.clone();
-                row.normalized = serde_json::to_value(&n.record).ok();
+                let f = normalized_fields(&md.dc);
+                row.title = f.title;
+                row.doi = f.doi;
+                row.issued = f.issued;
+                row.languages = f.languages;
+                row.types = f.types;
+                row.flags = f.flags;
+                row.work_key = f.work_key;
+                row.normalized = Some(f.normalized);
             }
             row.raw_metadata = Some(md.raw_xml);
         }
     }
     row.content_hash = content_hash(&row);
     row
+}
+
+/// Normalizes DC values into the stored fields (shared by harvesting and `db renormalize`).
+pub fn normalized_fields(dc: &[crate::domain::DcValue]) -> Renormalized {
+    let n = normalize::normalize(dc);
+    Renormalized {
+        id: 0,
+        title: n.record.title().map(str::to_owned),
+        doi: n.record.doi.clone(),
+        issued: n.record.issued.clone(),
+        languages: n.record.languages.clone(),
+        types: n.record.types.clone(),
+        flags: n.flags.clone(),
+        work_key: n.work_key.clone(),
+        normalized: serde_json::to_value(&n.record).unwrap_or_default(),
+    }
 }
 
 /// What makes a record "changed": deletion state, sets and the raw metadata. The

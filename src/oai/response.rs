@@ -912,3 +912,21 @@ fn identifier_of(fragment: &str) -> Option<String> {
     let id = rest[..rest.find('<')?].trim();
     (!id.is_empty() && id.len() < 1024).then(|| htmlize::unescape(id).into_owned())
 }
+
+/// The DC values of a stored `<metadata>` fragment (as kept in `records.raw_metadata`),
+/// parsed by the same code as a harvested page.
+pub fn parse_metadata_fragment(raw: &str) -> Result<Vec<DcValue>, OaiError> {
+    let page = format!(
+        "<OAI-PMH xmlns=\"{OAI_NS}\"><ListRecords><record><header><identifier>x</identifier>\
+         <datestamp>2000-01-01</datestamp></header><metadata>{raw}</metadata></record></ListRecords></OAI-PMH>"
+    );
+    let resp = parse(&page, Verb::ListRecords, "stored record")?;
+    Ok(match resp.payload {
+        Payload::Records(mut r) => r
+            .pop()
+            .and_then(|r| r.metadata)
+            .map(|m| m.dc)
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    })
+}

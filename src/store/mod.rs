@@ -8,6 +8,7 @@ pub mod embedded;
 pub mod sources;
 #[macro_use]
 pub mod runs;
+pub mod reads;
 pub mod records;
 pub mod scheduling;
 
