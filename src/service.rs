@@ -127,13 +127,9 @@ async fn claim_next(
     if let Some(c) = store.claim_queued_run(worker, ttl, per_host).await? {
         return Ok(Some(c));
     }
-    Ok(store
+    store
         .claim_due_source(worker, ttl, per_host, next_run_at)
-        .await?
-        .map(|source| Claim {
-            source,
-            queued: None,
-        }))
+        .await
 }
 
 async fn schedule_new_sources(store: &Store) -> Result<(), StoreError> {
@@ -154,7 +150,11 @@ async fn run_claim(store: &Store, harvester: &Harvester, claim: Claim, stop: &Ca
     let source = claim.source;
     let opts = match &claim.queued {
         Some(q) => HarvestOptions {
-            trigger: Trigger::Manual,
+            trigger: if q.trigger == "schedule" {
+                Trigger::Schedule
+            } else {
+                Trigger::Manual
+            },
             full: q.full_harvest,
             from: q.requested_from.clone(),
             until: None,

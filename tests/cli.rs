@@ -239,9 +239,10 @@ async fn runs_show_lists_quarantined_records() {
     assert!(out.contains("(unresolved)"), "{out}");
 }
 
-fn serve(db: &TestDb) -> std::process::Child {
+fn serve(db: &TestDb, listen: &str) -> std::process::Child {
     sheaf(db)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--listen", listen])
+        .env("SHEAF_ADMIN_TOKEN", "tok")
         .env("SHEAF_SERVICE__TICK_SECS", "1")
         .env("SHEAF_HARVEST__LEASE_TTL_SECS", "3")
         .env("SHEAF_SERVICE__PER_HOST_RUNS", "4")
@@ -255,8 +256,9 @@ fn signal(child: &std::process::Child, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
 }
 
-/// Three `sheaf serve` processes on one database keep 12 due sources harvested; one is
-/// killed with SIGKILL mid-harvest and another finishes its run from the checkpoint; the
+/// Three `sheaf serve` processes on one database keep 50 due sources harvested; one is
+/// killed with SIGKILL mid-harvest and another finishes its run from the checkpoint; a
+/// manual trigger through the API and one through the CLI each start exactly one run; the
 /// others stop cleanly on SIGTERM. Every source ends with exact records and no run left
 /// running, and no source was ever harvested by two processes at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +274,7 @@ async fn three_serve_processes_share_one_database_and_survive_a_kill() {
     .await;
     // Every list request of page 3 is slow, so runs are in flight when the kill comes.
     p.inject_always(When::Page(3), Fault::Delay(Duration::from_millis(700)));
-    for i in 0..12 {
+    for i in 0..50 {
         let s =
             common::harness::add_source(&db.store, &format!("s{i:02}"), &p.base_url(), &[]).await;
         db.store
@@ -293,7 +295,15 @@ async fn three_serve_processes_share_one_database_and_survive_a_kill() {
             .await
             .unwrap();
     }
-    let mut workers: Vec<_> = (0..3).map(|_| serve(&db)).collect();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let api = format!("127.0.0.1:{port}");
+    let mut workers: Vec<_> = (0..3)
+        .map(|i| serve(&db, if i == 1 { &api } else { "127.0.0.1:0" }))
+        .collect();
     let started = Instant::now();
     // Kill the first worker once it holds a lease on a run that has committed pages.
     let victim_pid = workers[0].id();
@@ -319,15 +329,75 @@ async fn three_serve_processes_share_one_database_and_survive_a_kill() {
         .fetch_one(db.store.pool())
         .await
         .unwrap();
-        if done == 12 {
+        if done == 50 {
             break;
+        }
+        if started.elapsed() > Duration::from_secs(100) {
+            let dbg: Vec<(i64, i64, String, Option<String>, String, i32)> = sqlx::query_as(
+                "SELECT r.source_id, r.id, r.status, r.error, r.worker, r.pages FROM harvest_runs r WHERE r.source_id NOT IN (SELECT source_id FROM harvest_runs WHERE status = 'completed') ORDER BY 1, 2",
+            ).fetch_all(db.store.pool()).await.unwrap();
+            let src: Vec<(i64, Option<String>, Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>, i32)> = sqlx::query_as(
+                "SELECT id, lease_owner, lease_expires_at, next_run_at, consecutive_failures FROM sources WHERE id NOT IN (SELECT source_id FROM harvest_runs WHERE status = 'completed')",
+            ).fetch_all(db.store.pool()).await.unwrap();
+            panic!("stuck: runs {dbg:?} sources {src:?}");
         }
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "not every source completed ({done}/12)"
+            "not every source completed ({done}/50)"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Manual triggers: one through the API of worker 1, one through the CLI.
+    common::fake_provider::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let resp = loop {
+        match http
+            .post(format!("http://{api}/api/sources/s07/harvest"))
+            .header("content-type", "application/json")
+            .body(r#"{"full": true}"#)
+            .bearer_auth("tok")
+            .send()
+            .await
+        {
+            Ok(r) => break r,
+            Err(_) if started.elapsed() < Duration::from_secs(60) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("API not reachable: {e}"),
+        }
+    };
+    assert_eq!(resp.status(), 202);
+    let api_run: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    let api_run = api_run["run_id"].as_i64().unwrap();
+    let cli_run: i64 = run_ok(sheaf(&db).args(["trigger", "s08", "--full"]))
+        .trim()
+        .parse()
+        .unwrap();
+    for id in [api_run, cli_run] {
+        loop {
+            let r = db.store.run_by_id(id).await.unwrap();
+            if r.status == "completed" {
+                assert_eq!(
+                    (r.trigger.as_str(), r.records_unchanged + r.records_new),
+                    ("manual", 30)
+                );
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(150),
+                "manual run {id} did not complete: {}",
+                r.status
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let manual: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM harvest_runs WHERE trigger = 'manual'")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(manual, 2, "each trigger started exactly one run");
+
     for w in &workers[1..] {
         signal(w, nix::sys::signal::Signal::SIGTERM);
     }
@@ -342,7 +412,7 @@ async fn three_serve_processes_share_one_database_and_survive_a_kill() {
     .fetch_all(db.store.pool())
     .await
     .unwrap();
-    assert_eq!(per_source.len(), 12);
+    assert_eq!(per_source.len(), 50);
     assert!(per_source.iter().all(|(_, n)| *n == 30), "{per_source:?}");
     let stuck: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM harvest_runs WHERE status IN ('running', 'queued')",

@@ -72,7 +72,7 @@ impl Store {
         ttl: std::time::Duration,
         per_host: i64,
         next_run: impl Fn(&Source, DateTime<Utc>) -> Option<DateTime<Utc>>,
-    ) -> Result<Option<Source>, StoreError> {
+    ) -> Result<Option<Claim>, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(CLAIM_LOCK)
@@ -112,9 +112,31 @@ impl Store {
         .bind(next)
         .execute(&mut *tx)
         .await?;
+        // A due run is recorded as a queued run in the same transaction that moves
+        // next_run_at: if this worker dies before the run starts, the queued row is
+        // claimed again once the lease expires, instead of the tick being lost.
+        let was_due = current.next_run_at.is_some_and(|t| t <= now);
+        let queued = if was_due {
+            let run_id: i64 = sqlx::query_scalar(
+                "INSERT INTO harvest_runs (source_id, trigger, status, metadata_prefix, sets, worker) \
+                 VALUES ($1, 'schedule', 'queued', $2, $3, '') RETURNING id",
+            )
+            .bind(id)
+            .bind(&current.metadata_prefix)
+            .bind(&current.sets)
+            .fetch_one(&mut *tx)
+            .await?;
+            Some(run_id)
+        } else {
+            None
+        };
         let source = self.source_by_id_in(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Some(source))
+        let queued = match queued {
+            Some(run_id) => Some(self.run_by_id(run_id).await?),
+            None => None,
+        };
+        Ok(Some(Claim { source, queued }))
     }
 
     /// Claims the oldest queued manual run whose source is free, leasing the source.
