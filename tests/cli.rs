@@ -336,8 +336,9 @@ async fn three_serve_processes_share_one_database_and_survive_a_kill() {
             let dbg: Vec<(i64, i64, String, Option<String>, String, i32)> = sqlx::query_as(
                 "SELECT r.source_id, r.id, r.status, r.error, r.worker, r.pages FROM harvest_runs r WHERE r.source_id NOT IN (SELECT source_id FROM harvest_runs WHERE status = 'completed') ORDER BY 1, 2",
             ).fetch_all(db.store.pool()).await.unwrap();
-            let src: Vec<(i64, Option<String>, Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>, i32)> = sqlx::query_as(
-                "SELECT id, lease_owner, lease_expires_at, next_run_at, consecutive_failures FROM sources WHERE id NOT IN (SELECT source_id FROM harvest_runs WHERE status = 'completed')",
+            // Diagnostics for a stuck source: its lease and schedule, as text.
+            let src: Vec<String> = sqlx::query_scalar(
+                "SELECT concat_ws(' ', id, lease_owner, lease_expires_at, next_run_at, consecutive_failures) FROM sources WHERE id NOT IN (SELECT source_id FROM harvest_runs WHERE status = 'completed')",
             ).fetch_all(db.store.pool()).await.unwrap();
             panic!("stuck: runs {dbg:?} sources {src:?}");
         }
