@@ -193,7 +193,7 @@ impl Harvester {
 
     /// [`Harvester::harvest`] for the service: may carry out a queued (manually triggered)
     /// run, and stops after the current page when `stop` is cancelled.
-    #[tracing::instrument(skip_all, fields(source = %source.name))]
+    #[tracing::instrument(skip_all, fields(source = %source.name, run.id = tracing::field::Empty))]
     pub async fn harvest_with(
         &self,
         source: &Source,
@@ -375,6 +375,7 @@ impl Harvester {
         if let Some(at) = first_response_date {
             self.store.set_first_response_date(run.id, at).await?;
         }
+        tracing::Span::current().record("run.id", run.id);
         tracing::info!(run.id = run.id, from = ?run.window_from, until = ?run.window_until, "run started");
 
         let deadline = self.cfg.run_deadline;
