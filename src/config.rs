@@ -221,6 +221,8 @@ pub struct HarvestSection {
     pub prefetch_pages: usize,
     /// Longest a run may take, seconds (a trickling server cannot hold a worker forever).
     pub run_deadline_secs: u64,
+    /// Days between deletion sweeps of sources without persistent tombstones; 0 = never.
+    pub sweep_interval_days: u64,
 }
 
 impl Default for HarvestSection {
@@ -231,6 +233,7 @@ impl Default for HarvestSection {
             max_empty_pages: d.max_empty_pages,
             prefetch_pages: d.prefetch_pages,
             run_deadline_secs: d.run_deadline.as_secs(),
+            sweep_interval_days: d.sweep_interval.map_or(0, |i| i.as_secs() / 86_400),
         }
     }
 }
@@ -243,6 +246,8 @@ impl HarvestSection {
             max_empty_pages: self.max_empty_pages.max(1),
             prefetch_pages: self.prefetch_pages.max(1),
             run_deadline: Duration::from_secs(self.run_deadline_secs.max(1)),
+            sweep_interval: (self.sweep_interval_days > 0)
+                .then(|| Duration::from_secs(self.sweep_interval_days * 86_400)),
         }
     }
 }

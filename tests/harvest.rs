@@ -714,3 +714,73 @@ async fn a_run_past_its_deadline_fails_and_resumes_later() {
     let run = harvest_ok(&harvester(&db.store), &src, &opts()).await;
     assert_eq!((run.resumed_from, run.records_new), (Some(failed.id), 5));
 }
+
+/// Repositories without persistent tombstones get a ListIdentifiers sweep: records no
+/// longer listed become tombstones, but never from a list that looks truncated (quirks #11).
+#[tokio::test]
+async fn a_deletion_sweep_tombstones_records_no_longer_listed() {
+    use common::fake_provider::{Fault, When};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let db = TestDb::new().await;
+    let cfg = ProviderConfig {
+        page_size: 4,
+        deleted_record: "transient".into(),
+        ..Default::default()
+    };
+    let p = FakeProvider::start(cfg, FakeRecord::series(10, utc("2022-01-01T00:00:00Z"))).await;
+    let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
+    let always = sheaf::harvest::HarvestConfig {
+        sweep_interval: Some(Duration::ZERO),
+        ..Default::default()
+    };
+    let h = harvester_with(&db.store, http_config(), always);
+    let run = harvest_ok(&h, &src, &opts()).await;
+    assert_eq!((run.records_new, run.records_deleted), (10, 0));
+    assert!(
+        db.store
+            .source_by_id(src.id)
+            .await
+            .unwrap()
+            .last_sweep_at
+            .is_some()
+    );
+
+    assert!(p.remove_record("oai:fake.example:3") && p.remove_record("oai:fake.example:8"));
+    // A truncated identifier list tombstones nothing.
+    p.inject_when(
+        When::Custom(Arc::new(|r| {
+            r.verb.as_deref() == Some("ListIdentifiers") && r.page == Some(0)
+        })),
+        Fault::DropToken,
+    );
+    let run = harvest_ok(&h, &src, &opts()).await;
+    assert_eq!(run.records_deleted, 0);
+    assert!(
+        run.warnings
+            .iter()
+            .any(|w| w.contains("deletion sweep skipped")),
+        "{:?}",
+        run.warnings
+    );
+
+    let run = harvest_ok(&h, &src, &opts()).await;
+    assert_eq!(run.records_deleted, 2);
+    let rows = stored(&db.store, src.id).await;
+    let deleted: Vec<&str> = rows.iter().filter(|r| r.1).map(|r| r.0.as_str()).collect();
+    assert_eq!(deleted, ["oai:fake.example:3", "oai:fake.example:8"]);
+
+    // A persistent-tombstone repository is never swept.
+    let p2 = FakeProvider::start(
+        ProviderConfig::default(),
+        FakeRecord::series(3, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
+    let src2 = add_source(&db.store, "persistent", &p2.base_url(), &[]).await;
+    harvest_ok(&h, &src2, &opts()).await;
+    assert!(
+        p2.requests()
+            .iter()
+            .all(|r| r.verb.as_deref() != Some("ListIdentifiers"))
+    );
+}

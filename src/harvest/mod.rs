@@ -42,6 +42,9 @@ pub struct HarvestConfig {
     pub prefetch_pages: usize,
     /// Longest a run's page loop may take.
     pub run_deadline: Duration,
+    /// How often a source without persistent deletions (`deletedRecord` no/transient) gets a
+    /// ListIdentifiers sweep that tombstones records no longer listed; `None` = never.
+    pub sweep_interval: Option<Duration>,
 }
 
 impl Default for HarvestConfig {
@@ -51,6 +54,7 @@ impl Default for HarvestConfig {
             max_empty_pages: 3,
             prefetch_pages: 2,
             run_deadline: Duration::from_secs(12 * 3600),
+            sweep_interval: Some(Duration::from_secs(7 * 86_400)),
         }
     }
 }
@@ -291,6 +295,10 @@ impl Harvester {
                 .await?;
         }
         let first_response_date = identify.response_date;
+        let deleted_policy = match &identify.payload {
+            Payload::Identify(id) => id.deleted_record.clone(),
+            _ => String::new(),
+        };
         let granularity = match &identify.payload {
             Payload::Identify(id) => {
                 self.store
@@ -399,6 +407,12 @@ impl Harvester {
                 RunStatus::Deferred
             }
             Err(_) => RunStatus::Failed,
+        };
+        let outcome = match outcome {
+            Ok(()) if self.sweep_due(source, &deleted_policy) => {
+                self.sweep(&client, &run, progress).await
+            }
+            other => other,
         };
         let message = outcome.as_ref().err().map(|e| e.to_string());
         // Every retry of the run, those of a request that finally failed included.
@@ -511,6 +525,82 @@ impl Harvester {
             self.retry_quarantine(client, run).await?;
         }
         result
+    }
+
+    fn sweep_due(&self, source: &Source, deleted_policy: &str) -> bool {
+        let Some(every) = self.cfg.sweep_interval else {
+            return false;
+        };
+        if !matches!(deleted_policy.trim(), "no" | "transient") {
+            return false;
+        }
+        source.last_sweep_at.is_none_or(|t| {
+            Utc::now() - t >= chrono::TimeDelta::from_std(every).unwrap_or_default()
+        })
+    }
+
+    /// Lists every identifier (ListIdentifiers, no dates) and tombstones stored records the
+    /// complete list does not contain (quirks #11). A list that looks truncated, loops or
+    /// fails tombstones nothing.
+    async fn sweep(
+        &self,
+        client: &OaiClient,
+        run: &Run,
+        progress: &dyn Progress,
+    ) -> Result<(), HarvestError> {
+        let lists: Vec<Option<String>> = if run.sets.is_empty() {
+            vec![None]
+        } else {
+            run.sets.iter().cloned().map(Some).collect()
+        };
+        let result = async {
+            for set in lists {
+                let mut req = Request::ListIdentifiers(ListArgs {
+                    metadata_prefix: run.metadata_prefix.clone(),
+                    set,
+                    ..ListArgs::default()
+                });
+                let mut seen_tokens = HashSet::new();
+                let (mut listed, mut announced) = (0u64, None);
+                loop {
+                    let (resp, _) = client.request(&req).await?;
+                    announced = announced.or(resp.token.as_ref().and_then(|t| t.complete_list_size));
+                    let next = resp.next_token().map(str::to_owned);
+                    if let Payload::Headers(h) = resp.payload {
+                        listed += h.len() as u64;
+                        let ids: Vec<String> = h.into_iter().filter(|h| !h.deleted).map(|h| h.identifier).collect();
+                        self.store.sweep_add(run.id, &ids).await?;
+                    }
+                    match next {
+                        Some(t) if seen_tokens.insert(t.clone()) => req = Request::Resume { verb: Verb::ListIdentifiers, token: t },
+                        Some(t) => return Err(HarvestError::Loop(format!("sweep token {t:?} repeated"))),
+                        None => break,
+                    }
+                }
+                if announced.is_some_and(|n| listed < n) {
+                    return Err(HarvestError::Loop(format!("sweep list ended after {listed} of {announced:?} identifiers; nothing tombstoned")));
+                }
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                let gone = self.store.sweep_finish(run.id, run.source_id).await?;
+                progress.note(&format!(
+                    "deletion sweep: {gone} record(s) no longer listed were tombstoned"
+                ));
+                Ok(())
+            }
+            Err(e) => {
+                self.store.sweep_abort(run.id).await?;
+                // The harvest itself succeeded; a failed sweep is only a warning.
+                self.store
+                    .add_run_warning(run.id, &format!("deletion sweep skipped: {e}"))
+                    .await?;
+                Ok(())
+            }
+        }
     }
 
     /// Asks again, by GetRecord, for records earlier pages could not parse; what now

@@ -6,6 +6,7 @@
 pub mod embedded;
 #[macro_use]
 pub mod sources;
+pub mod sweeps;
 #[macro_use]
 pub mod runs;
 pub mod reads;

@@ -52,6 +52,8 @@ pub struct Source {
     pub last_run_status: Option<String>,
     /// When the newest run finished.
     pub last_run_at: Option<DateTime<Utc>>,
+    /// When the last deletion sweep completed.
+    pub last_sweep_at: Option<DateTime<Utc>>,
 }
 
 /// What it takes to register a source.
@@ -88,7 +90,8 @@ macro_rules! source_columns {
     () => {
         "id, name, base_url, metadata_prefix, sets, schedule, enabled, repository_name, \
      granularity, earliest_datestamp, deleted_record, compression, quirks, next_run_at, not_before, \
-     lease_owner, lease_expires_at, created_at, updated_at, consecutive_failures, last_run_status, last_run_at"
+     lease_owner, lease_expires_at, created_at, updated_at, consecutive_failures, last_run_status, last_run_at, \
+     last_sweep_at"
     };
 }
 

@@ -1,0 +1,59 @@
+//! Deletion sweeps: the identifiers a complete ListIdentifiers list showed, and the
+//! tombstoning of stored records it did not show.
+
+use super::{Store, StoreError};
+
+impl Store {
+    /// Remembers identifiers seen by the sweep of `run_id`.
+    pub async fn sweep_add(&self, run_id: i64, identifiers: &[String]) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sweep_seen (run_id, oai_identifier) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING")
+            .bind(run_id)
+            .bind(identifiers)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Tombstones live records of the source that the sweep did not see, counts them on
+    /// the run, stamps the sweep time, and forgets the seen set. Returns the count.
+    pub async fn sweep_finish(&self, run_id: i64, source_id: i64) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let gone = sqlx::query(
+            "UPDATE records r SET deleted = true, normalized = NULL, raw_metadata = NULL, title = NULL, doi = NULL, \
+             issued = NULL, languages = '{}', types = '{}', work_key = NULL, flags = array_append(flags, 'swept'), \
+             content_hash = '\\x7377657074'::bytea, updated_at = now(), change_seq = nextval('record_change_seq'), \
+             last_run_id = $1 \
+             WHERE r.source_id = $2 AND NOT r.deleted \
+             AND NOT EXISTS (SELECT 1 FROM sweep_seen s WHERE s.run_id = $1 AND s.oai_identifier = r.oai_identifier)",
+        )
+        .bind(run_id)
+        .bind(source_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected() as i64;
+        sqlx::query("UPDATE harvest_runs SET records_deleted = records_deleted + $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(gone)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE sources SET last_sweep_at = now() WHERE id = $1")
+            .bind(source_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sweep_seen WHERE run_id = $1")
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    /// Forgets a sweep that did not complete.
+    pub async fn sweep_abort(&self, run_id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sweep_seen WHERE run_id = $1")
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
