@@ -167,7 +167,9 @@ const KEYWORDS_RU: &[&str] = &[
 
 /// Escapes text for XML element content.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// An OJS-style HTML abstract (`<p>…</p>` paragraphs, `&rsquo;`/`&mdash;` entities),
@@ -214,9 +216,24 @@ fn record(rng: &mut Rng, i: usize, out: &mut String) {
     };
 
     writeln!(out, "  <record>\n    <header>").unwrap();
-    writeln!(out, "      <identifier>oai:ojs.dvostok.example.org:article/{article}</identifier>").unwrap();
-    writeln!(out, "      <datestamp>2022-06-21T{:02}:{:02}:{:02}Z</datestamp>", i % 24, i % 60, (i * 7) % 60).unwrap();
-    writeln!(out, "      <setSpec>dvostok:ART</setSpec>\n      <setSpec>driver</setSpec>\n    </header>").unwrap();
+    writeln!(
+        out,
+        "      <identifier>oai:ojs.dvostok.example.org:article/{article}</identifier>"
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "      <datestamp>2022-06-21T{:02}:{:02}:{:02}Z</datestamp>",
+        i % 24,
+        i % 60,
+        (i * 7) % 60
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "      <setSpec>dvostok:ART</setSpec>\n      <setSpec>driver</setSpec>\n    </header>"
+    )
+    .unwrap();
     writeln!(out, "    <metadata>").unwrap();
     writeln!(
         out,
@@ -226,41 +243,132 @@ fn record(rng: &mut Rng, i: usize, out: &mut String) {
          xsi:schemaLocation=\"http://www.openarchives.org/OAI/2.0/oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd\">"
     )
     .unwrap();
-    w(out, "title", Some("en-US"), &esc(&format!("{} {} ({i})", HEADS_EN[h], TOPICS_EN[t])));
-    w(out, "title", Some("ru-RU"), &esc(&format!("{} {} ({i})", HEADS_RU[h], TOPICS_RU[t])));
+    w(
+        out,
+        "title",
+        Some("en-US"),
+        &esc(&format!("{} {} ({i})", HEADS_EN[h], TOPICS_EN[t])),
+    );
+    w(
+        out,
+        "title",
+        Some("ru-RU"),
+        &esc(&format!("{} {} ({i})", HEADS_RU[h], TOPICS_RU[t])),
+    );
     let creators = 2 + rng.below(3);
     let mut names = Vec::with_capacity(creators);
     for _ in 0..creators {
-        names.push((SURNAMES[rng.below(SURNAMES.len())], GIVEN[rng.below(GIVEN.len())]));
+        names.push((
+            SURNAMES[rng.below(SURNAMES.len())],
+            GIVEN[rng.below(GIVEN.len())],
+        ));
     }
     for ((sur_en, _), (giv_en, _)) in &names {
-        w(out, "creator", Some("en-US"), &format!("{sur_en}, {giv_en}"));
+        w(
+            out,
+            "creator",
+            Some("en-US"),
+            &format!("{sur_en}, {giv_en}"),
+        );
     }
     for ((_, sur_ru), (_, giv_ru)) in &names {
-        w(out, "creator", Some("ru-RU"), &format!("{sur_ru}, {giv_ru}"));
+        w(
+            out,
+            "creator",
+            Some("ru-RU"),
+            &format!("{sur_ru}, {giv_ru}"),
+        );
     }
-    w(out, "subject", Some("en-US"), &esc(&keyword_line(rng, KEYWORDS_EN)));
-    w(out, "subject", Some("ru-RU"), &esc(&keyword_line(rng, KEYWORDS_RU)));
+    w(
+        out,
+        "subject",
+        Some("en-US"),
+        &esc(&keyword_line(rng, KEYWORDS_EN)),
+    );
+    w(
+        out,
+        "subject",
+        Some("ru-RU"),
+        &esc(&keyword_line(rng, KEYWORDS_RU)),
+    );
     let n_en = 4 + rng.below(8);
     let n_ru = 3 + rng.below(7);
-    w(out, "description", Some("en-US"), &html_abstract(rng, SENTENCES_EN, n_en));
-    w(out, "description", Some("ru-RU"), &html_abstract(rng, SENTENCES_RU, n_ru));
-    w(out, "publisher", Some("en-US"), "Russian Academy of Sciences");
+    w(
+        out,
+        "description",
+        Some("en-US"),
+        &html_abstract(rng, SENTENCES_EN, n_en),
+    );
+    w(
+        out,
+        "description",
+        Some("ru-RU"),
+        &html_abstract(rng, SENTENCES_RU, n_ru),
+    );
+    w(
+        out,
+        "publisher",
+        Some("en-US"),
+        "Russian Academy of Sciences",
+    );
     w(out, "publisher", Some("ru-RU"), "Российская академия наук");
     w(out, "date", None, "21.06.2022");
     w(out, "type", Some("en-US"), "info:eu-repo/semantics/article");
-    w(out, "type", Some("en-US"), "info:eu-repo/semantics/publishedVersion");
+    w(
+        out,
+        "type",
+        Some("en-US"),
+        "info:eu-repo/semantics/publishedVersion",
+    );
     w(out, "type", Some("en-US"), "Peer-reviewed Article");
     w(out, "format", None, "application/pdf");
-    w(out, "identifier", None, &format!("https://dvostok.example.org/index.php/pdv/article/view/{article}"));
-    w(out, "identifier", None, &format!("10.31857/S0131281200{:05}-{}", article, i % 10));
-    w(out, "source", Some("en-US"), &format!("Problemy Dalnego Vostoka; Issue {issue} ({year})"));
-    w(out, "source", Some("ru-RU"), &format!("Проблемы Дальнего Востока; № {issue} ({year})"));
+    w(
+        out,
+        "identifier",
+        None,
+        &format!("https://dvostok.example.org/index.php/pdv/article/view/{article}"),
+    );
+    w(
+        out,
+        "identifier",
+        None,
+        &format!("10.31857/S0131281200{:05}-{}", article, i % 10),
+    );
+    w(
+        out,
+        "source",
+        Some("en-US"),
+        &format!("Problemy Dalnego Vostoka; Issue {issue} ({year})"),
+    );
+    w(
+        out,
+        "source",
+        Some("ru-RU"),
+        &format!("Проблемы Дальнего Востока; № {issue} ({year})"),
+    );
     w(out, "source", None, "0131-2812");
     w(out, "language", None, "rus");
-    w(out, "relation", None, &format!("https://dvostok.example.org/index.php/pdv/article/view/{article}/{}", article + 3));
-    w(out, "rights", Some("en-US"), "Copyright (c) 2022 Russian Academy of Sciences");
-    w(out, "rights", Some("en-US"), "https://creativecommons.org/licenses/by/4.0/");
+    w(
+        out,
+        "relation",
+        None,
+        &format!(
+            "https://dvostok.example.org/index.php/pdv/article/view/{article}/{}",
+            article + 3
+        ),
+    );
+    w(
+        out,
+        "rights",
+        Some("en-US"),
+        "Copyright (c) 2022 Russian Academy of Sciences",
+    );
+    w(
+        out,
+        "rights",
+        Some("en-US"),
+        "https://creativecommons.org/licenses/by/4.0/",
+    );
     writeln!(out, "    </oai_dc:dc>\n    </metadata>\n  </record>").unwrap();
 }
 
@@ -305,7 +413,10 @@ fn bare_scan(xml: &str) -> usize {
 }
 
 fn records_of(xml: &str) -> Vec<sheaf::oai::OaiRecord> {
-    match parse(xml, Verb::ListRecords, "bench").expect("page parses").payload {
+    match parse(xml, Verb::ListRecords, "bench")
+        .expect("page parses")
+        .payload
+    {
         Payload::Records(r) => r,
         other => panic!("unexpected payload {other:?}"),
     }
@@ -320,14 +431,27 @@ fn check_fixture(xml: &str) {
         .map(|r| r.metadata.as_ref().expect("metadata").raw_xml.len())
         .collect();
     let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
-    assert!(*min >= 3 * 1024 - 512 && *max <= 6 * 1024 + 512, "record sizes {min}..{max}");
+    assert!(
+        *min >= 3 * 1024 - 512 && *max <= 6 * 1024 + 512,
+        "record sizes {min}..{max}"
+    );
     let first = &records[0].metadata.as_ref().unwrap().dc;
     let n = normalize(first);
     assert!(n.record.title().is_some(), "title");
-    assert!(n.record.doi.as_deref().is_some_and(|d| d.starts_with("10.31857/")), "doi {:?}", n.record.doi);
+    assert!(
+        n.record
+            .doi
+            .as_deref()
+            .is_some_and(|d| d.starts_with("10.31857/")),
+        "doi {:?}",
+        n.record.doi
+    );
     assert_eq!(n.record.issued.as_deref(), Some("2022-06-21"));
     assert_eq!(n.record.descriptions.len(), 2, "bilingual abstracts");
-    assert!(!n.record.descriptions[0].value.contains("&lt;"), "HTML unescaped");
+    assert!(
+        !n.record.descriptions[0].value.contains("&lt;"),
+        "HTML unescaped"
+    );
     let prepared = prepare(records);
     assert_eq!(prepared.rows.len(), RECORDS, "no identifier collides");
     eprintln!(
