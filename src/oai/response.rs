@@ -9,6 +9,8 @@
 //! expansion: quirks.md #74–75) and nesting deeper than [`MAX_DEPTH`] is an error, checked
 //! by a counter rather than recursion (#76).
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use quick_xml::NsReader;
 use quick_xml::events::{BytesStart, Event};
@@ -679,12 +681,20 @@ impl<'i> Parser<'i> {
     }
 
     /// The next event with its element namespace resolved to an owned URI ("" if none).
-    fn next_event(&mut self) -> Result<(String, Event<'i>), OaiError> {
+    fn next_event(&mut self) -> Result<(Cow<'static, str>, Event<'i>), OaiError> {
         match self.reader.read_resolved_event() {
             Ok((ns, event)) => {
+                // Known namespaces are borrowed constants: no allocation per event on the
+                // hot path (the profile showed it).
                 let uri = match ns {
-                    ResolveResult::Bound(n) => n.0.to_owned(),
-                    _ => String::new(),
+                    ResolveResult::Bound(n) => match n.0 {
+                        OAI_NS => Cow::Borrowed(OAI_NS),
+                        DC_NS => Cow::Borrowed(DC_NS),
+                        OAI_DC_NS => Cow::Borrowed(OAI_DC_NS),
+                        DCTERMS_NS => Cow::Borrowed(DCTERMS_NS),
+                        other => Cow::Owned(other.to_owned()),
+                    },
+                    _ => Cow::Borrowed(""),
                 };
                 Ok((uri, event))
             }
