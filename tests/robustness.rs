@@ -1734,3 +1734,75 @@ async fn the_xxe_probe_listener_would_see_a_connection() {
     // The handshake is complete once connect returns; the kernel queues it for accept.
     assert!(listener.accept().is_ok());
 }
+
+/// The issue's acceptance scenario in one harvest: 30 % of requests answered 503 (Retry-After
+/// in seconds and as an HTTP date, alternately), a connection reset, a truncated page and
+/// one malformed record. Every good record is stored exactly once and the bad one is
+/// quarantined.
+#[tokio::test]
+async fn a_hostile_provider_loses_nothing_and_duplicates_nothing() {
+    use std::sync::Arc;
+    let db = TestDb::new().await;
+    let mut records = FakeRecord::series(120, utc("2022-01-01T00:00:00Z"));
+    let broken = r#"<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>a < b</dc:title></oai_dc:dc>"#;
+    records[57] = FakeRecord::raw("oai:fake.example:58", records[57].datestamp, &[], broken);
+    let p = FakeProvider::start(
+        ProviderConfig {
+            page_size: 10,
+            ..Default::default()
+        },
+        records,
+    )
+    .await;
+    // Deterministic 30 %: three of every ten requests by arrival order.
+    let date = (chrono::Utc::now() + chrono::TimeDelta::seconds(1))
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    p.inject_always(
+        When::Custom(Arc::new(|r| r.seq % 10 == 2 || r.seq % 10 == 8)),
+        Fault::retry_after(503, "0"),
+    );
+    p.inject_always(
+        When::Custom(Arc::new(|r| r.seq % 10 == 5)),
+        Fault::retry_after(503, &date),
+    );
+    p.inject_when(When::Page(3), Fault::Reset { after_bytes: 900 });
+    p.inject_when(When::Page(7), Fault::Truncate { at_byte: 2500 });
+    let src = add_source(&db.store, "hostile", &p.base_url(), &[]).await;
+    let http = sheaf::oai::HttpConfig {
+        max_attempts: 6,
+        ..http_config()
+    };
+    let run = harvest_ok(
+        &harvester_with(&db.store, http, Default::default()),
+        &src,
+        &opts(),
+    )
+    .await;
+
+    assert_eq!(run.status, "completed");
+    assert_eq!((run.records_new, run.records_failed), (119, 1));
+    let (total, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT oai_identifier) FROM records")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!((total, distinct), (119, 119));
+    let q = db.store.quarantine_of_run(run.id).await.unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].oai_identifier.as_deref(), Some("oai:fake.example:58"));
+    let faults: Vec<&str> = p.requests().iter().filter_map(|r| r.fault).collect();
+    assert!(
+        faults.contains(&"Reset") && faults.contains(&"Truncate"),
+        "{faults:?}"
+    );
+    let status_faults = faults.iter().filter(|f| **f == "Status").count();
+    let total = p.requests().len();
+    assert!(
+        status_faults * 10 >= total * 2 && status_faults * 10 <= total * 4,
+        "{status_faults} of {total}"
+    );
+    // Every faulted request cost exactly one retry, plus one for the page with the broken
+    // record (fetched again in case it was a truncated transfer, then salvaged).
+    assert_eq!(run.retries as usize, faults.len() + 1, "{faults:?}");
+}
