@@ -16,6 +16,16 @@ const CLAIM_LOCK: i64 = 0x5348_4541_4643_4c4d; // "SHEAFCLM"
 /// Host part of a base URL, in SQL, for per-host limits.
 const HOST_OF: &str = "lower(substring(base_url from '^[A-Za-z]+://(?:[^@/]*@)?([^/:?#]+)'))";
 
+/// SQL condition: the host of source `s` has fewer than `$1` live leases.
+fn host_has_room() -> String {
+    format!(
+        "(SELECT count(*) FROM sources o WHERE o.lease_owner IS NOT NULL AND o.lease_expires_at >= now() \
+         AND {} = {}) < $1",
+        HOST_OF.replace("base_url", "o.base_url"),
+        HOST_OF.replace("base_url", "s.base_url")
+    )
+}
+
 /// Something a worker claimed: a source (its lease now held) and, for a manual trigger,
 /// the queued run to carry out.
 #[derive(Debug, Clone)]
@@ -86,11 +96,9 @@ impl Store {
              AND (not_before IS NULL OR not_before <= now()) \
              AND (lease_owner IS NULL OR lease_expires_at < now()) \
              AND NOT EXISTS (SELECT 1 FROM harvest_runs q WHERE q.source_id = s.id AND q.status = 'queued') \
-             AND (SELECT count(*) FROM sources o WHERE o.lease_owner IS NOT NULL AND o.lease_expires_at >= now() \
-                  AND {h_o} = {h_s}) < $1 \
+             AND {host_has_room} \
              ORDER BY next_run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-            h_o = HOST_OF.replace("base_url", "o.base_url"),
-            h_s = HOST_OF.replace("base_url", "s.base_url"),
+            host_has_room = host_has_room(),
         );
         let id: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(per_host)
@@ -154,11 +162,9 @@ impl Store {
         let sql = format!(
             "SELECT r.id, r.source_id FROM harvest_runs r JOIN sources s ON s.id = r.source_id \
              WHERE r.status = 'queued' AND (s.lease_owner IS NULL OR s.lease_expires_at < now()) \
-             AND (SELECT count(*) FROM sources o WHERE o.lease_owner IS NOT NULL AND o.lease_expires_at >= now() \
-                  AND {h_o} = {h_s}) < $1 \
+             AND {host_has_room} \
              ORDER BY r.id LIMIT 1 FOR UPDATE OF r, s SKIP LOCKED",
-            h_o = HOST_OF.replace("base_url", "o.base_url"),
-            h_s = HOST_OF.replace("base_url", "s.base_url"),
+            host_has_room = host_has_room(),
         );
         let row: Option<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(per_host)
