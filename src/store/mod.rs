@@ -96,11 +96,6 @@ impl Store {
         Ok(Self { pool })
     }
 
-    /// Wraps an existing pool (tests).
-    pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
-    }
-
     /// The pool, for modules that need a raw connection (LISTEN, tests).
     pub fn pool(&self) -> &PgPool {
         &self.pool

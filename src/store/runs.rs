@@ -254,16 +254,6 @@ impl Store {
         Ok(())
     }
 
-    /// Moves to the next list (set) with a fresh token, durably.
-    pub async fn advance_list(&self, run_id: i64, set_index: i32) -> Result<(), StoreError> {
-        sqlx::query("UPDATE harvest_runs SET set_index = $2, resumption_token = NULL, heartbeat_at = now() WHERE id = $1")
-            .bind(run_id)
-            .bind(set_index)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Ends a run.
     pub async fn finish_run(
         &self,

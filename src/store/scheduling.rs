@@ -359,15 +359,6 @@ impl Store {
             .fetch_all(&self.pool)
             .await?)
     }
-
-    /// Runs by status, for metrics.
-    pub async fn run_status_counts(&self) -> Result<Vec<(i64, String, i64)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT source_id, status, count(*) FROM harvest_runs GROUP BY 1, 2 ORDER BY 1, 2",
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
 }
 
 /// Per source and status: run counts and summed counters.
