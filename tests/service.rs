@@ -362,3 +362,58 @@ async fn the_sources_file_is_synced_into_the_database() {
         assert!(e.contains(want), "{body}: {e}");
     }
 }
+
+/// A queued run (manual or scheduled) carries on from the checkpoint of a run that failed
+/// midway, instead of starting over.
+#[tokio::test]
+async fn a_queued_run_resumes_a_failed_runs_checkpoint() {
+    let db = TestDb::new().await;
+    let p = FakeProvider::start(
+        ProviderConfig {
+            page_size: 5,
+            ..Default::default()
+        },
+        FakeRecord::series(20, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
+    let src = add_source(&db.store, "j", &p.base_url(), &[]).await;
+    p.inject_always(When::Page(2), Fault::status(500));
+    let h = harvester(&db.store);
+    assert!(
+        h.harvest(&src, &opts(), &sheaf::harvest::LogProgress)
+            .await
+            .is_err()
+    );
+    let failed = db.store.list_runs(Some(src.id), 1).await.unwrap().remove(0);
+    p.clear_faults();
+
+    let t = db.store.trigger(src.id, false, None).await.unwrap();
+    let worker = sheaf::harvest::worker::worker_id();
+    let h = sheaf::harvest::Harvester::new(
+        db.store.clone(),
+        sheaf::oai::HttpClient::new(http_config()).unwrap(),
+        Default::default(),
+        worker.clone(),
+    );
+    let claim = db
+        .store
+        .claim_queued_run(&worker, Duration::from_secs(30), 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim.queued.as_ref().map(|q| q.id), Some(t.run_id));
+    let run = h
+        .harvest_with(
+            &claim.source,
+            &opts(),
+            &sheaf::harvest::LogProgress,
+            claim.queued.as_ref(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (run.id, run.resumed_from, run.records_new),
+        (t.run_id, Some(failed.id), 10)
+    );
+}

@@ -318,7 +318,8 @@ impl Store {
         let sql = concat!(
             "SELECT ",
             run_columns!(),
-            " FROM harvest_runs WHERE source_id = $1 ORDER BY id DESC LIMIT 1"
+            // A queued run is the one about to start, not a candidate to resume.
+            " FROM harvest_runs WHERE source_id = $1 AND status <> 'queued' ORDER BY id DESC LIMIT 1"
         );
         let last: Option<Run> = sqlx::query_as(sql)
             .bind(source_id)
