@@ -90,16 +90,20 @@ fn to_row(id: String, rec: OaiRecord, warnings: &mut Vec<String>) -> RecordRow {
 /// Normalizes DC values into the stored fields (shared by harvesting and `db renormalize`).
 pub fn normalized_fields(dc: &[crate::domain::DcValue]) -> Renormalized {
     let n = normalize::normalize(dc);
+    // Serialize first, then move the indexed fields out instead of cloning them.
+    let normalized = serde_json::to_value(&n.record).unwrap_or_default();
+    let title = n.record.title().map(str::to_owned);
+    let r = n.record;
     Renormalized {
         id: 0,
-        title: n.record.title().map(str::to_owned),
-        doi: n.record.doi.clone(),
-        issued: n.record.issued.clone(),
-        languages: n.record.languages.clone(),
-        types: n.record.types.clone(),
-        flags: n.flags.clone(),
-        work_key: n.work_key.clone(),
-        normalized: serde_json::to_value(&n.record).unwrap_or_default(),
+        title,
+        doi: r.doi,
+        issued: r.issued,
+        languages: r.languages,
+        types: r.types,
+        flags: n.flags,
+        work_key: n.work_key,
+        normalized,
     }
 }
 

@@ -21,6 +21,8 @@ pub use identifiers::Identifier;
 pub use names::{NameVariant, Person};
 pub use text::normalize_text;
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::domain::DcValue;
@@ -188,7 +190,7 @@ impl Ctx {
         }
     }
 
-    fn clean(&mut self, raw: &str, mode: Mode) -> Option<String> {
+    fn clean<'a>(&mut self, raw: &'a str, mode: Mode) -> Option<Cow<'a, str>> {
         let c = text::clean(raw, mode)?;
         if c.repaired {
             self.flag(FLAG_REPAIRED_ENCODING);
@@ -291,7 +293,7 @@ pub fn normalize(values: &[DcValue]) -> Normalized {
     let mut relations: Vec<String> = Vec::new();
     for v in of(Field::Relation) {
         if let Some(t) = ctx.clean(&v.value, Mode::Line) {
-            push_unique(&mut relations, t);
+            push_unique(&mut relations, t.into_owned());
         }
     }
 
@@ -349,7 +351,7 @@ pub fn normalize(values: &[DcValue]) -> Normalized {
             let t = if is_mime(&t) {
                 t.to_ascii_lowercase()
             } else {
-                t
+                t.into_owned()
             };
             push_unique(&mut formats, t);
         }
@@ -363,7 +365,10 @@ pub fn normalize(values: &[DcValue]) -> Normalized {
             // The licence may hide in a link of an HTML copyright notice.
             let license = rights::license_id(&t).or_else(|| rights::license_from_url(&v.value));
             if !rights.iter().any(|r| r.value == t) {
-                rights.push(Rights { value: t, license });
+                rights.push(Rights {
+                    value: t.into_owned(),
+                    license,
+                });
             }
         }
     }
@@ -429,7 +434,10 @@ fn lang_values<'a>(
             continue;
         }
         let lang = ctx.lang_for(v.lang.as_deref(), &t);
-        out.push(LangValue { value: t, lang });
+        out.push(LangValue {
+            value: t.into_owned(),
+            lang,
+        });
     }
     out
 }
@@ -458,7 +466,7 @@ fn plain_list<'a>(ctx: &mut Ctx, values: impl Iterator<Item = &'a DcValue>) -> V
     let mut out = Vec::new();
     for v in values {
         if let Some(t) = ctx.clean(&v.value, Mode::Line) {
-            push_unique(&mut out, t);
+            push_unique(&mut out, t.into_owned());
         }
     }
     out
@@ -489,7 +497,12 @@ fn people<'a>(
 
 /// Classification codes are subjects of their own and are never split on commas.
 fn is_classification(s: &str) -> bool {
-    let l = s.trim_start().to_lowercase();
+    let t = s.trim_start();
+    // `to_lowercase` of the prefix only, char by char: no copy of every keyword.
+    let starts_with_lower = |p: &str| {
+        let mut lower = t.chars().flat_map(char::to_lowercase);
+        p.chars().all(|pc| lower.next() == Some(pc))
+    };
     [
         "удк",
         "udc",
@@ -502,7 +515,7 @@ fn is_classification(s: &str) -> bool {
         "lcc",
     ]
     .iter()
-    .any(|p| l.starts_with(p))
+    .any(|p| starts_with_lower(p))
 }
 
 fn subjects<'a>(ctx: &mut Ctx, values: impl Iterator<Item = &'a DcValue>) -> Vec<LangValue> {

@@ -3,6 +3,7 @@
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use super::identifiers::find_orcid;
@@ -168,7 +169,7 @@ pub(crate) fn parse_name(name: &str) -> (Option<String>, Option<String>) {
 
 /// Splits a value that names several people: always on `;`, and on `,` only between
 /// "Family I.I." units or between "Family, I.I." pairs (never inside `Lukin, A.V.`).
-pub(crate) fn split_people(value: &str) -> Vec<String> {
+pub(crate) fn split_people(value: &str) -> Vec<Cow<'_, str>> {
     let mut out = Vec::new();
     for piece in value.split(';') {
         let piece = piece.trim().trim_end_matches(',').trim();
@@ -181,7 +182,7 @@ pub(crate) fn split_people(value: &str) -> Vec<String> {
                 p.contains('.') && (FAMILY_INITIALS.is_match(p) || INITIALS_FAMILY.is_match(p))
             })
         {
-            out.extend(commas.iter().map(|p| (*p).to_owned()));
+            out.extend(commas.iter().map(|p| Cow::Borrowed(*p)));
             continue;
         }
         if commas.len() >= 4
@@ -193,11 +194,11 @@ pub(crate) fn split_people(value: &str) -> Vec<String> {
             out.extend(
                 commas
                     .chunks(2)
-                    .map(|pair| format!("{}, {}", pair[0], pair[1])),
+                    .map(|pair| Cow::Owned(format!("{}, {}", pair[0], pair[1]))),
             );
             continue;
         }
-        out.push(piece.to_owned());
+        out.push(Cow::Borrowed(piece));
     }
     out
 }
@@ -205,19 +206,19 @@ pub(crate) fn split_people(value: &str) -> Vec<String> {
 /// One person from one name string; an ORCID written in it is lifted out.
 pub(crate) fn person_from(raw: &str) -> Option<Person> {
     let orcid = find_orcid(raw);
-    let name = if orcid.is_some() {
-        ORCID_PART.replace_all(raw, "").into_owned()
+    let base = if orcid.is_some() {
+        ORCID_PART.replace_all(raw, "")
     } else {
-        raw.to_owned()
+        Cow::Borrowed(raw)
     };
-    let name = name.trim().trim_end_matches([',', ';']).trim().to_owned();
+    let name = base.trim().trim_end_matches([',', ';']).trim();
     // Pieces of a split list can be placeholders too (`n/a; Lukin, A.`).
-    if !name.chars().any(char::is_alphabetic) || super::text::normalize_text(&name).is_none() {
+    if !name.chars().any(char::is_alphabetic) || !super::text::keeps_text(name) {
         return None;
     }
-    let (family, given) = parse_name(&name);
+    let (family, given) = parse_name(name);
     Some(Person {
-        name,
+        name: name.to_owned(),
         family,
         given,
         orcid,

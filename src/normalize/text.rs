@@ -15,22 +15,28 @@ pub(crate) enum Mode {
 }
 
 /// A cleaned value and whether mojibake was repaired on the way.
-pub(crate) struct Cleaned {
-    pub text: String,
+pub(crate) struct Cleaned<'a> {
+    /// Borrowed when the value was already clean.
+    pub text: Cow<'a, str>,
     pub repaired: bool,
 }
 
 /// Normalizes one text value on a single line; `None` when empty or a placeholder.
 pub fn normalize_text(s: &str) -> Option<String> {
-    clean(s, Mode::Line).map(|c| c.text)
+    clean(s, Mode::Line).map(|c| c.text.into_owned())
+}
+
+/// Whether the text rule leaves anything of `s` (no copy when `s` is already clean).
+pub(crate) fn keeps_text(s: &str) -> bool {
+    clean(s, Mode::Line).is_some()
 }
 
 /// The full text rule; `None` when nothing meaningful is left.
-pub(crate) fn clean(raw: &str, mode: Mode) -> Option<Cleaned> {
+pub(crate) fn clean(raw: &str, mode: Mode) -> Option<Cleaned<'_>> {
     let scan = Scan::of(raw);
     if scan.is_clean() {
-        return (!is_placeholder(raw)).then(|| Cleaned {
-            text: raw.to_owned(),
+        return (!is_placeholder(raw)).then_some(Cleaned {
+            text: Cow::Borrowed(raw),
             repaired: false,
         });
     }
@@ -71,7 +77,10 @@ pub(crate) fn clean(raw: &str, mode: Mode) -> Option<Cleaned> {
     if text.is_empty() || is_placeholder(&text) {
         return None;
     }
-    Some(Cleaned { text, repaired })
+    Some(Cleaned {
+        text: Cow::Owned(text),
+        repaired,
+    })
 }
 
 /// What one pass over a raw value found: which steps of the rule can change it.
@@ -99,8 +108,7 @@ impl Scan {
             amp: bytes.contains(&b'&'),
             spacing: bytes.first().is_none_or(|b| b.is_ascii_whitespace())
                 || bytes.last().is_some_and(|b| b.is_ascii_whitespace())
-                || s.contains("  ")
-                || has_ascii_control(bytes),
+                || has_control_or_double_space(bytes),
         };
         if s.is_ascii() {
             return scan;
@@ -112,6 +120,14 @@ impl Scan {
             let b = bytes[i];
             if b < 0x80 {
                 i = skip_ascii(bytes, i + 1);
+                continue;
+            }
+            // Basic Cyrillic letters other than `Р`/`С` (the mojibake leads) change nothing.
+            if let Some(&b2) = bytes.get(i + 1)
+                && ((b == 0xD0 && matches!(b2, 0x90..=0x9F | 0xA2..=0xBF))
+                    || (b == 0xD1 && matches!(b2, 0x80..=0x8F)))
+            {
+                i += 2;
                 continue;
             }
             let follows_suspect = suspect_end == i;
@@ -178,19 +194,41 @@ fn skip_ascii(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Whether any byte is an ASCII control (below 0x20, or DEL).
-fn has_ascii_control(bytes: &[u8]) -> bool {
+/// Whether any byte is an ASCII control (below 0x20, or DEL) or two spaces follow each
+/// other: one pass, eight bytes at a time.
+fn has_control_or_double_space(bytes: &[u8]) -> bool {
+    const SPACES: u64 = 0x2020_2020_2020_2020;
+    const DELS: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let mut prev_space = false;
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
         let x = u64::from_le_bytes(word);
         // A byte below 0x20 borrows in `x - 0x20…`; bytes ≥ 0x80 are excluded by `!x`.
-        if x.wrapping_sub(0x2020_2020_2020_2020) & !x & HIGH_BITS != 0 {
+        if x.wrapping_sub(SPACES) & !x & HIGH_BITS != 0 {
             return true;
         }
+        // Exact per-byte equality masks (no borrow between bytes): high bit set where
+        // the byte is DEL, resp. a space.
+        let eq = |v: u64| !(((v & LOW7).wrapping_add(LOW7)) | v) & HIGH_BITS;
+        if eq(x ^ DELS) != 0 {
+            return true;
+        }
+        let sp = eq(x ^ SPACES);
+        if sp & (sp >> 8) != 0 || (prev_space && sp & 0x80 != 0) {
+            return true;
+        }
+        prev_space = sp >> 63 != 0;
     }
-    chunks.remainder().iter().any(|b| *b < 0x20) || bytes.contains(&0x7F)
+    for &b in chunks.remainder() {
+        if b < 0x20 || b == 0x7F || (b == b' ' && prev_space) {
+            return true;
+        }
+        prev_space = b == b' ';
+    }
+    false
 }
 
 /// Characters known to be NFC-stable without a table lookup: ASCII, Latin-1 and Latin
@@ -216,6 +254,20 @@ pub(crate) fn is_placeholder(s: &str) -> bool {
         || s.eq_ignore_ascii_case("n.a.")
 }
 
+/// Bytes `collapse` copies without a decision: printable ASCII, and the lead and
+/// continuation bytes of Latin-1/Latin Extended letters and basic Cyrillic (a lead byte
+/// that stops the scan is decoded whole, so a continuation byte is only met after one of
+/// these leads).
+const PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0x21;
+    while b <= 0xD1 {
+        t[b] = matches!(b, 0x21..=0x7E | 0x80..=0xBF | 0xC3..=0xCB | 0xD0 | 0xD1);
+        b += 1;
+    }
+    t
+};
+
 /// Collapses whitespace; also tells whether a character outside the trivially-NFC set
 /// was seen (so the caller knows if an NFC pass can matter). Works on bytes: only
 /// sequences that can be whitespace, controls or invisible characters are decoded.
@@ -235,22 +287,20 @@ fn collapse(s: &str, mode: Mode) -> (String, bool) {
             // space before them need no decision: fast-forward.
             let mut j = i;
             loop {
-                match bytes.get(j) {
-                    Some(0x21..=0x7E) => j += 1,
-                    Some(0xC3..=0xCB | 0xD0 | 0xD1) => j += 2,
-                    Some(b' ')
-                        if matches!(
-                            bytes.get(j + 1),
-                            Some(0x21..=0x7E | 0xC3..=0xCB | 0xD0 | 0xD1)
-                        ) =>
-                    {
-                        j += 1
-                    }
-                    _ => break,
+                while j < bytes.len() && PLAIN[usize::from(bytes[j])] {
+                    j += 1;
                 }
+                // After a space no continuation byte can follow: PLAIN means a plain start.
+                if bytes.get(j) == Some(&b' ')
+                    && bytes.get(j + 1).is_some_and(|&b| PLAIN[usize::from(b)])
+                {
+                    j += 2;
+                    continue;
+                }
+                break;
             }
             if j > i {
-                i = j.min(bytes.len());
+                i = j;
                 continue;
             }
         }
@@ -780,5 +830,44 @@ pub(crate) fn lang_conflicts(declared: &str, text: &str) -> bool {
         Some("ru") => !is_cyrillic_lang(declared),
         Some("en") => is_cyrillic_lang(declared),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive_control_or_double_space(s: &str) -> bool {
+        s.contains("  ") || s.bytes().any(|b| b < 0x20 || b == 0x7F)
+    }
+
+    #[test]
+    fn word_at_a_time_scan_agrees_with_a_byte_scan() {
+        // Every position relative to the 8-byte words, including pairs straddling two.
+        let fillers = ["abcdefghijklmnopq", "Лукин Артём В. д", "a b c d e f g h i"];
+        for filler in fillers {
+            for at in 0..filler.len() {
+                for needle in ["  ", "\t", "\n", "\u{7f}", "\u{1f}", " ", "x"] {
+                    let Some((head, tail)) = filler.split_at_checked(at) else {
+                        continue;
+                    };
+                    let s = format!("{head}{needle}{tail}");
+                    assert_eq!(
+                        has_control_or_double_space(s.as_bytes()),
+                        naive_control_or_double_space(&s),
+                        "{s:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn already_clean_values_are_borrowed_not_copied() {
+        let raw = "Russian Priorities and Approaches to the Korean Peninsula";
+        let c = clean(raw, Mode::Line).map(|c| c.text);
+        assert!(matches!(c, Some(Cow::Borrowed(t)) if t == raw));
+        let c = clean("  Лукин,\u{a0}Артём ", Mode::Line).map(|c| c.text);
+        assert!(matches!(c, Some(Cow::Owned(t)) if t == "Лукин, Артём"));
     }
 }

@@ -222,6 +222,15 @@ struct Acc {
     metadata: Option<RecordMetadata>,
 }
 
+/// An attribute value unescaped and trimmed (no unescaping pass when it has no `&`).
+fn attr_text(raw: &str) -> String {
+    if raw.contains('&') {
+        htmlize::unescape(raw).trim().to_owned()
+    } else {
+        raw.trim().to_owned()
+    }
+}
+
 fn local(name: &str) -> &str {
     name.rsplit(':').next().unwrap_or(name)
 }
@@ -298,6 +307,19 @@ impl<'i> Parser<'i> {
             }
             return;
         }
+        // The five XML entities are nearly all of them (escaped HTML abstracts): no lookup.
+        let predefined = match name {
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => None,
+        };
+        if let Some(c) = predefined {
+            out.push(c);
+            return;
+        }
         let entity = format!("&{name};");
         let decoded = htmlize::unescape(entity.as_str());
         if decoded == entity {
@@ -315,9 +337,10 @@ impl<'i> Parser<'i> {
             match event {
                 Event::DocType(d) => return Err(self.doctype_err(&d.xml10_content())),
                 Event::Start(e) => {
-                    let name = e.local_name().as_ref().to_owned();
+                    let name = e.local_name();
+                    let name = name.as_ref();
                     if !acc.saw_root {
-                        self.check_root(&name, in_oai)?;
+                        self.check_root(name, in_oai)?;
                         acc.saw_root = true;
                         self.enter()?;
                         continue;
@@ -331,22 +354,24 @@ impl<'i> Parser<'i> {
                         continue;
                     }
                     self.enter()?;
-                    self.start(in_oai, &name, &e, &mut acc)?;
+                    self.start(in_oai, name, &e, &mut acc)?;
                 }
                 Event::Empty(e) => {
-                    let name = e.local_name().as_ref().to_owned();
+                    let name = e.local_name();
+                    let name = name.as_ref();
                     if !acc.saw_root {
-                        self.check_root(&name, in_oai)?;
+                        self.check_root(name, in_oai)?;
                         acc.saw_root = true;
                         continue;
                     }
-                    self.start(in_oai, &name, &e, &mut acc)?;
-                    self.end(in_oai, &name, &mut acc);
+                    self.start(in_oai, name, &e, &mut acc)?;
+                    self.end(in_oai, name, &mut acc);
                 }
                 Event::End(e) => {
-                    let name = e.local_name().as_ref().to_owned();
+                    let name = e.local_name();
+                    let name = name.as_ref();
                     self.depth = self.depth.saturating_sub(1);
-                    self.end(in_oai, &name, &mut acc);
+                    self.end(in_oai, name, &mut acc);
                 }
                 Event::Text(t) => {
                     if self.field != Field::None {
@@ -413,7 +438,10 @@ impl<'i> Parser<'i> {
 
     fn take_text(&mut self) -> String {
         self.field = Field::None;
-        std::mem::take(&mut self.text).trim().to_owned()
+        // The buffer is kept for the next field.
+        let t = self.text.trim().to_owned();
+        self.text.clear();
+        t
     }
 
     fn start(
@@ -631,7 +659,14 @@ impl<'i> Parser<'i> {
                     level += 1;
                     self.check_depth(level)?;
                     if is_dc && level == 2 {
-                        cur = Some(Self::dc_value(&e, &ns_uri));
+                        let mut v = Self::dc_value(&e, &ns_uri);
+                        // The raw text up to the next tag bounds the decoded value
+                        // (references only shrink): one allocation instead of regrowth.
+                        let at = self.reader.buffer_position() as usize;
+                        if let Some(n) = self.xml.get(at..).and_then(|r| r.find('<')) {
+                            v.value.reserve(n);
+                        }
+                        cur = Some(v);
                     } else if let Some(v) = cur.as_mut() {
                         // Nested children (quirks #65 `<dc:date><dc:day>`): keep their text apart.
                         if !v.value.is_empty() && !v.value.ends_with(char::is_whitespace) {
@@ -720,11 +755,11 @@ impl<'i> Parser<'i> {
         for a in e.attributes().flatten() {
             let key = a.key.as_ref();
             if key == "xml:lang" {
-                lang = Some(htmlize::unescape(a.value.as_ref()).trim().to_owned());
+                lang = Some(attr_text(&a.value));
             } else if local(key) == "type" && key.contains(':') {
                 // Only xsi:type is meaningful here; the prefix is resolved loosely because
                 // OJS 2 declares xsi on the envelope and some servers forget it entirely.
-                xsi_type = Some(htmlize::unescape(a.value.as_ref()).trim().to_owned());
+                xsi_type = Some(attr_text(&a.value));
             }
         }
         DcValue {
@@ -739,22 +774,32 @@ impl<'i> Parser<'i> {
     /// Namespace declarations in scope at `e` that `e` does not itself declare, so the
     /// fragment keeps its meaning when cut out of the envelope.
     fn missing_decls(&self, e: &BytesStart<'_>) -> String {
-        let own: Vec<String> = e
-            .attributes()
-            .flatten()
-            .filter_map(|a| {
-                let k = a.key.as_ref();
-                (k == "xmlns" || k.starts_with("xmlns:")).then(|| k.to_owned())
+        // Keys borrow from the start tag: no allocation per attribute.
+        let attrs: Vec<_> = e.attributes().flatten().collect();
+        let declares = |prefix: Option<&str>| {
+            attrs.iter().any(|a| {
+                let k: &str = a.key.as_ref();
+                match prefix {
+                    None => k == "xmlns",
+                    Some(p) => k.strip_prefix("xmlns:") == Some(p),
+                }
             })
-            .collect();
+        };
         let mut out = String::new();
         for (prefix, ns) in self.reader.resolver().bindings() {
-            let attr = match prefix {
-                quick_xml::name::PrefixDeclaration::Default => "xmlns".to_owned(),
-                quick_xml::name::PrefixDeclaration::Named(p) => format!("xmlns:{p}"),
+            let p = match prefix {
+                quick_xml::name::PrefixDeclaration::Default => None,
+                quick_xml::name::PrefixDeclaration::Named(p) => Some(p),
             };
-            if !own.contains(&attr) {
-                out.push_str(&format!(" {attr}=\"{}\"", quick_xml::escape::escape(ns.0)));
+            if !declares(p) {
+                out.push_str(" xmlns");
+                if let Some(p) = p {
+                    out.push(':');
+                    out.push_str(p);
+                }
+                out.push_str("=\"");
+                out.push_str(&quick_xml::escape::escape(ns.0));
+                out.push('"');
             }
         }
         out
