@@ -76,7 +76,7 @@ pub enum Command {
     /// Harvested records.
     #[command(subcommand)]
     Records(RecordsCmd),
-    /// Stream records as JSON lines (the record contract), constant memory.
+    /// Stream records as JSON lines, CSV or an oai_dc document, constant memory.
     Export {
         /// Output format.
         #[arg(long, value_enum, default_value = "jsonl")]
@@ -84,7 +84,8 @@ pub enum Command {
         /// Only this source.
         #[arg(long)]
         source: Option<String>,
-        /// Only records changed at or after this time (RFC 3339 or YYYY-MM-DD).
+        /// Only records changed after a change cursor (an integer, the change_seq of the
+        /// last record seen) or at or after a time (RFC 3339 or YYYY-MM-DD).
         #[arg(long)]
         since: Option<String>,
         /// Write to this file instead of stdout.
@@ -98,6 +99,10 @@ pub enum Command {
 pub enum ExportFormat {
     /// One contract JSON object per line.
     Jsonl,
+    /// One row per record, flat columns (lists joined with "; ").
+    Csv,
+    /// One OAI-PMH ListRecords document of regenerated oai_dc records.
+    OaiDc,
 }
 
 /// `sheaf records …`
@@ -354,15 +359,15 @@ pub async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export {
-            format: ExportFormat::Jsonl,
+            format,
             source,
             since,
             output,
         } => {
+            let since = since.as_deref().map(parse_since).transpose()?;
             let (store, _) = crate::db::open(&cfg).await?;
             let source_id = source_id(&store, source.as_deref()).await?;
-            let since = since.as_deref().map(parse_since).transpose()?;
-            export_jsonl(&store, source_id, since, output.as_deref()).await
+            export(&store, format, source_id, since, output.as_deref()).await
         }
     }
 }
@@ -380,18 +385,27 @@ async fn source_id(store: &Store, name: Option<&str>) -> anyhow::Result<Option<i
     }
 }
 
-fn parse_since(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+fn parse_since(s: &str) -> anyhow::Result<crate::store::reads::Since> {
+    use crate::store::reads::Since;
+    if let Ok(seq) = s.trim().parse::<i64>() {
+        return Ok(Since::ChangeSeq(seq));
+    }
     crate::oai::datestamp::ProtocolDate::parse(s)
-        .map(|d| d.instant)
-        .with_context(|| format!("--since {s:?}: use YYYY-MM-DD or an RFC 3339 time"))
+        .map(|d| Since::Time(d.instant))
+        .with_context(|| {
+            format!("--since {s:?}: use a change cursor (integer), YYYY-MM-DD or an RFC 3339 time")
+        })
 }
 
-async fn export_jsonl(
+/// Streams rows into the format's writer: one row in memory at a time.
+async fn export(
     store: &Store,
+    format: ExportFormat,
     source_id: Option<i64>,
-    since: Option<chrono::DateTime<chrono::Utc>>,
+    since: Option<crate::store::reads::Since>,
     output: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
+    use crate::provider::export as x;
     use futures_util::StreamExt;
     use std::io::Write;
     let sink: Box<dyn Write> = match output {
@@ -400,15 +414,19 @@ async fn export_jsonl(
         ),
         None => Box::new(std::io::stdout().lock()),
     };
-    let mut out = std::io::BufWriter::new(sink);
+    let out = std::io::BufWriter::new(sink);
+    let mut writer = match format {
+        ExportFormat::Jsonl => x::jsonl(out),
+        ExportFormat::Csv => x::csv(out)?,
+        ExportFormat::OaiDc => x::oai_dc(out, chrono::Utc::now())?,
+    };
     let mut rows = store.stream_records(source_id, since);
     let mut n = 0u64;
     while let Some(row) = rows.next().await {
-        serde_json::to_writer(&mut out, &crate::contract::record_json(&row?))?;
-        out.write_all(b"\n")?;
+        writer.write(&row?)?;
         n += 1;
     }
-    out.flush()?;
+    writer.finish()?;
     tracing::info!(records = n, "export finished");
     Ok(())
 }
@@ -789,6 +807,7 @@ async fn serve(cfg: &Config, listen: Option<std::net::SocketAddr>) -> anyhow::Re
             shutdown.cancel();
         })
     };
+    crate::provider::configure(cfg.provider_settings());
     let state = crate::api::AppState {
         store: store.clone(),
         admin_token: cfg.service.admin_token().map(Into::into),

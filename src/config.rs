@@ -28,6 +28,8 @@ pub struct Config {
     pub log: LogSection,
     /// The daemon.
     pub service: ServiceSection,
+    /// The OAI-PMH data provider at `/oai`.
+    pub provider: ProviderSection,
 }
 
 /// `[service]`
@@ -267,6 +269,50 @@ impl Default for LogSection {
         Self {
             format: "pretty".into(),
             level: "info".into(),
+        }
+    }
+}
+
+/// `[provider]`: how `/oai` describes the repository.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderSection {
+    /// Identify `repositoryName`.
+    pub repository_name: String,
+    /// Identify `adminEmail`; unset: `http.from_email`, else `postmaster@localhost`.
+    pub admin_email: Option<String>,
+    /// Public base URL (e.g. behind a proxy); unset: `http://<Host header>/oai`.
+    pub base_url: Option<String>,
+    /// Records per ListRecords/ListIdentifiers page.
+    pub page_size: u32,
+}
+
+impl Default for ProviderSection {
+    fn default() -> Self {
+        let d = crate::provider::ProviderSettings::default();
+        Self {
+            repository_name: d.repository_name,
+            admin_email: None,
+            base_url: d.base_url,
+            page_size: d.page_size,
+        }
+    }
+}
+
+impl Config {
+    /// The provider settings, the admin e-mail falling back to `http.from_email`.
+    pub fn provider_settings(&self) -> crate::provider::ProviderSettings {
+        let d = crate::provider::ProviderSettings::default();
+        crate::provider::ProviderSettings {
+            repository_name: self.provider.repository_name.clone(),
+            admin_email: self
+                .provider
+                .admin_email
+                .clone()
+                .or_else(|| self.http.from_email.clone())
+                .unwrap_or(d.admin_email),
+            base_url: self.provider.base_url.clone(),
+            page_size: self.provider.page_size.max(1),
         }
     }
 }

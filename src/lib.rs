@@ -12,6 +12,7 @@ pub mod domain;
 pub mod harvest;
 pub mod normalize;
 pub mod oai;
+pub mod provider;
 pub mod schedule;
 pub mod service;
 pub mod sources_file;

@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sources/{name}/harvest", post(trigger))
         .route("/api/runs", get(list_runs))
         .route("/api/runs/{id}", get(show_run))
+        .merge(crate::provider::router())
         .with_state(state)
 }
 

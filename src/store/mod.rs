@@ -9,6 +9,7 @@ pub mod sources;
 pub mod sweeps;
 #[macro_use]
 pub mod runs;
+pub mod provider;
 pub mod reads;
 pub mod records;
 pub mod scheduling;

@@ -46,6 +46,15 @@ impl RecordKey {
     }
 }
 
+/// Where an export starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// Records changed at or after this time.
+    Time(DateTime<Utc>),
+    /// Records whose change sequence number is above this cursor.
+    ChangeSeq(i64),
+}
+
 /// One record's stored normalization inputs and outputs, for re-normalization.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RawRecord {
@@ -99,19 +108,26 @@ impl Store {
         Ok(q.fetch_all(&self.pool).await?)
     }
 
-    /// Streams records in id order, optionally of one source and changed since a time.
-    /// Memory stays constant whatever the number of records.
+    /// Streams records in id order, optionally of one source and changed since a time or
+    /// change cursor. Memory stays constant whatever the number of records.
     pub fn stream_records(
         &self,
         source_id: Option<i64>,
-        since: Option<DateTime<Utc>>,
+        since: Option<Since>,
     ) -> BoxStream<'_, Result<RecordRowView, StoreError>> {
+        let (time, seq) = match since {
+            Some(Since::Time(t)) => (Some(t), None),
+            Some(Since::ChangeSeq(n)) => (None, Some(n)),
+            None => (None, None),
+        };
         let sql = format!(
-            "{VIEW} WHERE ($1::bigint IS NULL OR r.source_id = $1) AND ($2::timestamptz IS NULL OR r.updated_at >= $2) ORDER BY r.id"
+            "{VIEW} WHERE ($1::bigint IS NULL OR r.source_id = $1) AND ($2::timestamptz IS NULL OR r.updated_at >= $2) \
+             AND ($3::bigint IS NULL OR r.change_seq > $3) ORDER BY r.id"
         );
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(source_id)
-            .bind(since)
+            .bind(time)
+            .bind(seq)
             .fetch(&self.pool)
             .map(|r| r.map_err(StoreError::from))
             .boxed()
