@@ -225,6 +225,8 @@ pub struct HarvestSection {
     pub run_deadline_secs: u64,
     /// Days between deletion sweeps of sources without persistent tombstones; 0 = never.
     pub sweep_interval_days: u64,
+    /// Largest date window of a first harvest, in days (adaptive windows); 0 = one list.
+    pub window_days: u64,
 }
 
 impl Default for HarvestSection {
@@ -236,6 +238,7 @@ impl Default for HarvestSection {
             prefetch_pages: d.prefetch_pages,
             run_deadline_secs: d.run_deadline.as_secs(),
             sweep_interval_days: d.sweep_interval.map_or(0, |i| i.as_secs() / 86_400),
+            window_days: d.window.map_or(0, |i| i.as_secs() / 86_400),
         }
     }
 }
@@ -250,6 +253,7 @@ impl HarvestSection {
             run_deadline: Duration::from_secs(self.run_deadline_secs.max(1)),
             sweep_interval: (self.sweep_interval_days > 0)
                 .then(|| Duration::from_secs(self.sweep_interval_days * 86_400)),
+            window: (self.window_days > 0).then(|| Duration::from_secs(self.window_days * 86_400)),
         }
     }
 }

@@ -697,7 +697,7 @@ async fn a_run_past_its_deadline_fails_and_resumes_later() {
     let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
     let cfg = sheaf::harvest::HarvestConfig {
         run_deadline: Duration::from_secs(2),
-        ..Default::default()
+        ..harvest_config()
     };
     let h = harvester_with(&db.store, http_config(), cfg);
     let err = h
@@ -732,7 +732,7 @@ async fn a_deletion_sweep_tombstones_records_no_longer_listed() {
     let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
     let always = sheaf::harvest::HarvestConfig {
         sweep_interval: Some(Duration::ZERO),
-        ..Default::default()
+        ..harvest_config()
     };
     let h = harvester_with(&db.store, http_config(), always);
     let run = harvest_ok(&h, &src, &opts()).await;

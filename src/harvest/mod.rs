@@ -25,11 +25,11 @@ use crate::oai::response::Payload;
 use crate::oai::{Granularity, HttpClient, ListArgs, OaiClient, OaiError, Request, Verb};
 use crate::store::sources::IdentifyUpdate;
 use crate::store::{
-    Checkpoint, NewRun, PageCounts, QuarantineRow, Run, RunStatus, Source, Store, StoreError,
-    Trigger,
+    Checkpoint, ListPosition, NewRun, PageCounts, QuarantineRow, Run, RunStatus, Source, Store,
+    StoreError, Trigger,
 };
 use page::PreparedPage;
-use plan::{PlanError, Window, plan_window};
+use plan::{Chunk, Chunking, PlanError, Window, plan_window};
 
 /// Harvest tuning; defaults in `config/default.toml`.
 #[derive(Debug, Clone)]
@@ -45,6 +45,8 @@ pub struct HarvestConfig {
     /// How often a source without persistent deletions (`deletedRecord` no/transient) gets a
     /// ListIdentifiers sweep that tombstones records no longer listed; `None` = never.
     pub sweep_interval: Option<Duration>,
+    /// Largest date window of a first harvest (adaptive windows); `None` = one list.
+    pub window: Option<Duration>,
 }
 
 impl Default for HarvestConfig {
@@ -55,6 +57,7 @@ impl Default for HarvestConfig {
             prefetch_pages: 2,
             run_deadline: Duration::from_secs(12 * 3600),
             sweep_interval: Some(Duration::from_secs(7 * 86_400)),
+            window: Some(Duration::from_secs(365 * 86_400)),
         }
     }
 }
@@ -145,6 +148,8 @@ pub struct Harvester {
 /// A fetched, parsed and prepared page on its way to the store.
 struct FetchedPage {
     set_index: i32,
+    /// The list position to checkpoint with the page.
+    list: ListPosition,
     prepared: PreparedPage,
     next_token: Option<String>,
     cursor: Option<u64>,
@@ -324,6 +329,7 @@ impl Harvester {
             _ => Granularity::Day,
         };
 
+        let chunking = self.chunking(source, granularity, &identify.payload, first_response_date);
         let new_run = match &resume {
             Some(r) => {
                 progress.note(&format!(
@@ -342,6 +348,7 @@ impl Harvester {
                     resumed_from: Some(r.id),
                     set_index: r.set_index,
                     resumption_token: r.resumption_token.clone(),
+                    list: r.list.clone(),
                     worker: self.worker_id.clone(),
                 }
             }
@@ -360,6 +367,23 @@ impl Harvester {
                     opts.until.as_deref(),
                     base,
                 )?;
+                // A first or full harvest of an open window is cut into date windows.
+                let first_list = if base.is_none() && !explicit {
+                    chunking
+                        .as_ref()
+                        .map(|c| {
+                            let w = c.window(&c.first());
+                            ListPosition {
+                                list_from: w.from,
+                                list_until: w.until,
+                                chunk_span_secs: Some(c.max_span.num_seconds()),
+                                ..ListPosition::default()
+                            }
+                        })
+                        .unwrap_or_default()
+                } else {
+                    ListPosition::default()
+                };
                 NewRun {
                     source_id: source.id,
                     trigger: opts.trigger,
@@ -372,6 +396,7 @@ impl Harvester {
                     resumed_from: None,
                     set_index: 0,
                     resumption_token: None,
+                    list: first_list,
                     worker: self.worker_id.clone(),
                 }
             }
@@ -380,6 +405,24 @@ impl Harvester {
             Some(q) => self.store.start_queued_run(q.id, &new_run).await?,
             None => self.store.start_run(&new_run).await?,
         };
+        // Only a run whose list is in a window needs the windows; a resumed one keeps them
+        // even if windows were switched off since, or the rest of its list would be lost.
+        let chunking = match (chunking, run.list.chunk_span_secs) {
+            (_, None) => None,
+            (Some(c), Some(_)) => Some(c),
+            (None, Some(span)) => Some(Chunking::resumed(
+                granularity,
+                run.first_response_date.unwrap_or_else(Utc::now),
+                chrono::TimeDelta::seconds(span),
+            )),
+        };
+        if let Some(c) = &chunking {
+            progress.note(&format!(
+                "first harvest cut into date windows of up to {} day(s), from {}",
+                c.max_span.num_days().max(1),
+                c.granularity.format(c.start)
+            ));
+        }
         if let Some(at) = first_response_date {
             self.store.set_first_response_date(run.id, at).await?;
         }
@@ -387,13 +430,15 @@ impl Harvester {
         tracing::info!(run.id = run.id, from = ?run.window_from, until = ?run.window_until, "run started");
 
         let deadline = self.cfg.run_deadline;
-        let outcome =
-            match tokio::time::timeout(deadline, self.page_loop(&client, &run, progress, stop))
-                .await
-            {
-                Ok(o) => o,
-                Err(_) => Err(HarvestError::Deadline(deadline)),
-            };
+        let outcome = match tokio::time::timeout(
+            deadline,
+            self.page_loop(&client, &run, granularity, chunking, progress, stop),
+        )
+        .await
+        {
+            Ok(o) => o,
+            Err(_) => Err(HarvestError::Deadline(deadline)),
+        };
         if let Err(HarvestError::Store(StoreError::LeaseLost(_))) = &outcome {
             // Another worker owns the run now; leave its row alone.
             return outcome.map(|()| run);
@@ -436,6 +481,8 @@ impl Harvester {
         &self,
         client: &OaiClient,
         run: &Run,
+        granularity: Granularity,
+        chunking: Option<Chunking>,
         progress: &dyn Progress,
         stop: &CancellationToken,
     ) -> Result<(), HarvestError> {
@@ -450,16 +497,18 @@ impl Harvester {
         };
         let (tx, mut rx) =
             mpsc::channel::<Result<FetchedPage, ListEnd>>(self.cfg.prefetch_pages.max(1));
-        let producer = tokio::spawn(produce(
-            client.clone(),
+        let plan = ListsPlan {
             lists,
-            run.set_index.max(0) as usize,
-            run.resumption_token.clone(),
-            run.metadata_prefix.clone(),
+            prefix: run.metadata_prefix.clone(),
             window,
-            self.cfg.max_empty_pages,
-            tx,
-        ));
+            chunking,
+            granularity,
+            start_list: run.set_index.max(0) as usize,
+            start_token: run.resumption_token.clone(),
+            start_pos: run.list.clone(),
+            max_empty_pages: self.cfg.max_empty_pages,
+        };
+        let producer = tokio::spawn(produce(client.clone(), plan, tx));
         let lease = (self.worker_id.as_str(), self.cfg.lease_ttl);
         let mut seen = 0u64;
         let mut result = Ok(());
@@ -496,6 +545,7 @@ impl Harvester {
                 bytes: page.bytes as i64,
                 retries: page.retries as i32,
                 warnings,
+                list: page.list.clone(),
             };
             match self
                 .store
@@ -525,6 +575,34 @@ impl Harvester {
             self.retry_quarantine(client, run).await?;
         }
         result
+    }
+
+    /// Adaptive windows for this source, if its lists may be cut: a window size is set, the
+    /// earliest datestamp is known and the server honours `from`/`until`.
+    fn chunking(
+        &self,
+        source: &Source,
+        granularity: Granularity,
+        identify: &Payload,
+        first_response_date: Option<DateTime<Utc>>,
+    ) -> Option<Chunking> {
+        let span = self.cfg.window?;
+        let ignores_dates = ["from_ignored", "until_ignored"]
+            .iter()
+            .any(|q| source.quirks.get(*q).and_then(|v| v.as_bool()) == Some(true));
+        if ignores_dates {
+            return None;
+        }
+        let earliest = match identify {
+            Payload::Identify(id) => crate::oai::datestamp::parse_datestamp(&id.earliest_datestamp),
+            _ => None,
+        };
+        Chunking::plan(
+            granularity,
+            earliest,
+            first_response_date.unwrap_or_else(Utc::now),
+            chrono::TimeDelta::from_std(span).ok()?,
+        )
     }
 
     fn sweep_due(&self, source: &Source, deleted_policy: &str) -> bool {
@@ -646,48 +724,302 @@ impl Harvester {
     }
 }
 
-/// Fetches every remaining list of a run page by page, running ahead of the store.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; a struct would only rename them"
-)]
-async fn produce(
-    client: OaiClient,
+/// What the producer needs to walk a run's lists.
+struct ListsPlan {
+    /// One list per set (`None` = no set).
     lists: Vec<Option<String>>,
+    prefix: String,
+    /// The run's window.
+    window: Window,
+    /// Adaptive windows, for a chunked run.
+    chunking: Option<Chunking>,
+    /// The form dates are sent in.
+    granularity: Granularity,
+    /// Where to start: list index, token and position from the checkpoint.
     start_list: usize,
     start_token: Option<String>,
-    prefix: String,
-    window: Window,
+    start_pos: ListPosition,
     max_empty_pages: u32,
+}
+
+/// Restarts from the start one list may take before the run fails (a server whose tokens
+/// always expire would otherwise restart forever). Restarts from a high-water mark that
+/// moved forward are not counted: each of them makes progress.
+const MAX_LIST_RESTARTS: u32 = 3;
+
+impl ListsPlan {
+    /// The position a fresh list of a set starts at.
+    fn fresh(&self) -> ListPosition {
+        match &self.chunking {
+            Some(c) => chunk_position(c, &c.first()),
+            None => ListPosition::default(),
+        }
+    }
+
+    /// The request that starts the list at `pos`.
+    fn request(&self, set: &Option<String>, pos: &ListPosition) -> Request {
+        let chunked = pos.chunk_span_secs.is_some();
+        let bound = |list: &Option<String>, window: &Option<String>| {
+            if chunked {
+                list.clone()
+            } else {
+                list.clone().or_else(|| window.clone())
+            }
+        };
+        Request::ListRecords(ListArgs {
+            metadata_prefix: self.prefix.clone(),
+            from: bound(&pos.list_from, &self.window.from),
+            until: bound(&pos.list_until, &self.window.until),
+            set: set.clone(),
+        })
+    }
+
+    /// The chunk `pos` stands for, in a chunked run.
+    fn chunk(&self, pos: &ListPosition) -> Option<(&Chunking, Chunk)> {
+        let c = self.chunking.as_ref()?;
+        let span = chrono::TimeDelta::seconds(pos.chunk_span_secs?);
+        Some((
+            c,
+            c.chunk_of(pos.list_from.as_deref(), pos.list_until.as_deref(), span),
+        ))
+    }
+}
+
+fn chunk_position(c: &Chunking, chunk: &Chunk) -> ListPosition {
+    let w = c.window(chunk);
+    ListPosition {
+        list_from: w.from,
+        list_until: w.until,
+        chunk_span_secs: Some(chunk.span.num_seconds()),
+        ..ListPosition::default()
+    }
+}
+
+/// Fetches every remaining list of a run page by page, running ahead of the store.
+///
+/// A list that fails with an expired token is restarted where no record can be lost: from
+/// its high-water mark when its datestamps came in order, else from its start. In a
+/// chunked run a window the server cannot list (expired token, timeouts, 5xx) is split in
+/// halves instead, down to one granule.
+async fn produce(
+    client: OaiClient,
+    plan: ListsPlan,
     tx: mpsc::Sender<Result<FetchedPage, ListEnd>>,
 ) {
-    let mut token = start_token;
-    for (i, set) in lists.iter().enumerate().skip(start_list) {
-        let first = Request::ListRecords(ListArgs {
-            metadata_prefix: prefix.clone(),
-            from: window.from.clone(),
-            until: window.until.clone(),
-            set: set.clone(),
-        });
-        if let Err(e) =
-            produce_list(&client, i as i32, first, token.take(), max_empty_pages, &tx).await
-        {
-            let _ = tx.send(Err(ListEnd::Failed(e))).await;
-            return;
+    let mut token = plan.start_token.clone();
+    let mut resumed = Some(plan.start_pos.clone());
+    for (i, set) in plan.lists.iter().enumerate().skip(plan.start_list) {
+        let set_index = i as i32;
+        let mut pos = resumed.take().unwrap_or_else(|| plan.fresh());
+        let after_set = (set_index + 1, plan.fresh());
+        let mut restarts = 0u32;
+        let mut restart_mark: Option<DateTime<Utc>> = None;
+        let mut note: Option<String> = None;
+        loop {
+            let next_chunk = after_chunk_of(&plan, &pos);
+            let list = ListRun {
+                set_index,
+                first: plan.request(set, &pos),
+                token: token.take(),
+                pos: pos.clone(),
+                after: match &next_chunk {
+                    Some(next) => (set_index, next.clone()),
+                    None => after_set.clone(),
+                },
+                after_set: after_set.clone(),
+                fresh: pos.list_high_water.is_none(),
+                max_empty_pages: plan.max_empty_pages,
+                note: note.take(),
+            };
+            match produce_list(&client, list, &tx).await {
+                Ok(ListDone::Stopped) => return,
+                Ok(ListDone::Ended { dates_ignored }) => match next_chunk {
+                    Some(next) if !dates_ignored => {
+                        pos = next;
+                        restarts = 0;
+                        restart_mark = None;
+                    }
+                    _ => break,
+                },
+                Err(f) => match restart_position(&plan, &pos, &f, restarts, restart_mark) {
+                    Some((next, restart, why)) => {
+                        tracing::warn!(error = %f.error, "{why}");
+                        note = Some(format!("{}: {why}", f.error));
+                        match restart {
+                            Restart::Split => restart_mark = None,
+                            Restart::HighWater(hw) => restart_mark = Some(hw),
+                            // The mark stays: a list restarted from its start must get past
+                            // it before a high-water restart counts as progress again.
+                            Restart::FromStart => restarts += 1,
+                        }
+                        pos = next;
+                    }
+                    None => {
+                        let _ = tx.send(Err(ListEnd::Failed(f.error))).await;
+                        return;
+                    }
+                },
+            }
         }
     }
     // Ignored send error: the consumer stopped listening, which only happens on its error.
     let _ = tx.send(Err(ListEnd::Complete)).await;
 }
 
+fn after_chunk_of(plan: &ListsPlan, pos: &ListPosition) -> Option<ListPosition> {
+    let (c, chunk) = plan.chunk(pos)?;
+    c.next(&chunk).map(|n| chunk_position(c, &n))
+}
+
+/// Where to restart a failed list, and why; `None` when the failure ends the run.
+fn restart_position(
+    plan: &ListsPlan,
+    pos: &ListPosition,
+    f: &ListFailure,
+    restarts: u32,
+    restart_mark: Option<DateTime<Utc>>,
+) -> Option<(ListPosition, Restart, String)> {
+    let HarvestError::Oai(error) = &f.error else {
+        return None;
+    };
+    let token_expired = error.protocol_code() == Some(&OaiErrorCode::BadResumptionToken);
+    if let Some((c, chunk)) = plan.chunk(pos)
+        && (token_expired || window_too_big(error))
+        && let Some(lower) = c.split(&chunk)
+    {
+        let next = chunk_position(c, &lower);
+        let why = format!(
+            "window {:?}..{:?} failed; listing its first half ({:?}..{:?})",
+            pos.list_from, pos.list_until, next.list_from, next.list_until
+        );
+        return Some((next, Restart::Split, why));
+    }
+    if !token_expired {
+        return None;
+    }
+    // Dates already sent decide the form (a day-form window stays day-form).
+    let granularity = match pos.list_from.as_ref().or(plan.window.from.as_ref()) {
+        Some(sent) if sent.len() == 10 => Granularity::Day,
+        Some(_) => Granularity::Seconds,
+        None => plan.granularity,
+    };
+    let progressed = f
+        .high_water
+        .filter(|hw| f.ordered && restart_mark.is_none_or(|m| *hw > m));
+    if progressed.is_none() && restarts >= MAX_LIST_RESTARTS {
+        return None;
+    }
+    match progressed {
+        Some(hw) => {
+            // Datestamps came in order: everything before the mark is stored.
+            let from = granularity.format(hw);
+            let why = format!("resumption token rejected; restarting the list from its high-water mark {from}");
+            Some((
+                ListPosition {
+                    list_from: Some(from),
+                    list_high_water: Some(hw),
+                    ..pos.clone()
+                },
+                Restart::HighWater(hw),
+                why,
+            ))
+        }
+        None => Some((
+            ListPosition {
+                list_from: pos.list_from.clone().filter(|_| pos.chunk_span_secs.is_some()),
+                list_high_water: None,
+                list_ordered: true,
+                ..pos.clone()
+            },
+            Restart::FromStart,
+            "resumption token rejected; restarting the list from its start (datestamps not in order, or no progress)".into(),
+        )),
+    }
+}
+
+/// How a failed list is restarted.
+enum Restart {
+    /// The window's lower half.
+    Split,
+    /// From this high-water mark.
+    HighWater(DateTime<Utc>),
+    /// From the list's start.
+    FromStart,
+}
+
+/// Errors that say a window is more than the server can list in one go.
+fn window_too_big(e: &OaiError) -> bool {
+    match e {
+        OaiError::Timeout { .. } | OaiError::Network { .. } => true,
+        OaiError::HttpStatus { status, .. } => *status >= 500,
+        OaiError::Protocol { .. } => {
+            let m = e.to_string().to_ascii_lowercase();
+            m.contains("too many") || m.contains("too large") || m.contains("too much")
+        }
+        _ => false,
+    }
+}
+
+/// One list (a set, or one window of a set) to fetch.
+struct ListRun {
+    set_index: i32,
+    /// The request that starts the list.
+    first: Request,
+    /// A checkpoint's token to continue with instead.
+    token: Option<String>,
+    pos: ListPosition,
+    /// The checkpoint once this list is complete: the next window, or the next set.
+    after: (i32, ListPosition),
+    /// The checkpoint when the server ignored the dates: the list held everything.
+    after_set: (i32, ListPosition),
+    /// Started from the list's beginning (so a short list is suspect).
+    fresh: bool,
+    max_empty_pages: u32,
+    /// Why this list was restarted, for the first page's warnings.
+    note: Option<String>,
+}
+
+enum ListDone {
+    Ended {
+        dates_ignored: bool,
+    },
+    /// The consumer went away.
+    Stopped,
+}
+
+/// A failed list, with what a restart may rely on.
+struct ListFailure {
+    error: HarvestError,
+    high_water: Option<DateTime<Utc>>,
+    ordered: bool,
+}
+
+impl From<HarvestError> for ListFailure {
+    fn from(error: HarvestError) -> Self {
+        Self {
+            error,
+            high_water: None,
+            ordered: false,
+        }
+    }
+}
+
 async fn produce_list(
     client: &OaiClient,
-    set_index: i32,
-    mut first: Request,
-    resume_token: Option<String>,
-    max_empty_pages: u32,
+    list: ListRun,
     tx: &mpsc::Sender<Result<FetchedPage, ListEnd>>,
-) -> Result<(), HarvestError> {
+) -> Result<ListDone, ListFailure> {
+    let ListRun {
+        set_index,
+        mut first,
+        token: resume_token,
+        pos,
+        after,
+        after_set,
+        fresh,
+        max_empty_pages,
+        mut note,
+    } = list;
     let resuming = resume_token.is_some();
     let mut req = match resume_token {
         Some(token) => Request::Resume {
@@ -702,30 +1034,30 @@ async fn produce_list(
     let mut pages = 0u32;
     let mut listed = 0u64;
     let mut announced: Option<u64> = None;
-    let mut from_ignored_noted = false;
-    let window_from = match &first {
-        Request::ListRecords(a) => a
-            .from
-            .as_deref()
-            .and_then(crate::oai::datestamp::parse_datestamp),
-        _ => None,
+    let mut dates_ignored = false;
+    let mut list_high_water = pos.list_high_water;
+    let mut ordered = pos.list_ordered;
+    let (window_from, window_until) = match &first {
+        Request::ListRecords(a) => (
+            a.from
+                .as_deref()
+                .and_then(crate::oai::datestamp::parse_datestamp),
+            a.until
+                .as_deref()
+                .and_then(crate::oai::datestamp::parse_datestamp),
+        ),
+        _ => (None, None),
     };
     let mut quirk: Option<(&'static str, serde_json::Value)> = None;
     let mut tried_other_form = false;
     loop {
+        let fail = |error: HarvestError, hw, ordered| ListFailure {
+            error,
+            high_water: hw,
+            ordered,
+        };
         let (resp, stats, bad) = match client.request_salvaging(&req).await {
             Ok(r) => r,
-            Err(e)
-                if resuming
-                    && pages == 0
-                    && e.protocol_code() == Some(&OaiErrorCode::BadResumptionToken) =>
-            {
-                // The checkpoint's token expired while we were away: redo this list.
-                tracing::warn!("stored resumption token rejected; restarting the list");
-                req = first.clone();
-                pages = 1;
-                continue;
-            }
             Err(e)
                 if pages == 0
                     && !tried_other_form
@@ -745,13 +1077,14 @@ async fn produce_list(
                         quirk = Some(("date_form", serde_json::Value::from(form)));
                         continue;
                     }
-                    None => return Err(e.into()),
+                    None => return Err(fail(e.into(), list_high_water, ordered)),
                 }
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(fail(e.into(), list_high_water, ordered)),
         };
         pages += 1;
         let mut warnings = resp.warnings.clone();
+        warnings.extend(note.take());
         let d = &stats.decode;
         if d.lossy || d.illegal_chars_removed > 0 || d.junk_skipped > 0 {
             // Repairs are worth an operator's eye but never cost a record (quirks #40–47).
@@ -780,27 +1113,43 @@ async fn produce_list(
             h.finalize().to_vec()
         };
         if !records.is_empty() && !seen_pages.insert(fingerprint) {
-            return Err(HarvestError::Loop(
-                "the server sent the same page twice".into(),
-            ));
+            return Err(HarvestError::Loop("the server sent the same page twice".into()).into());
+        }
+        for d in records.iter().filter_map(|r| r.header.datestamp) {
+            if list_high_water.is_some_and(|hw| d < hw) {
+                ordered = false;
+            }
+            list_high_water = list_high_water.max(Some(d));
         }
         let high_water = records.iter().filter_map(|r| r.header.datestamp).max();
+        let slack = chrono::TimeDelta::days(1);
         if let Some(from) = window_from
-            && !from_ignored_noted
-            && records.iter().any(|r| {
-                r.header
-                    .datestamp
-                    .is_some_and(|d| d < from - chrono::TimeDelta::days(1))
-            })
+            && !dates_ignored
+            && records
+                .iter()
+                .any(|r| r.header.datestamp.is_some_and(|d| d < from - slack))
         {
             // Records well before `from` (a day of slack for time-zone bugs): the server
             // does not honour selective harvesting (quirks #6). Not an error.
-            from_ignored_noted = true;
+            dates_ignored = true;
             warnings.push(
                 "server returned records older than `from`: selective harvesting not honoured"
                     .into(),
             );
             quirk.get_or_insert(("from_ignored", serde_json::Value::Bool(true)));
+        }
+        if let Some(until) = window_until
+            && !dates_ignored
+            && records
+                .iter()
+                .any(|r| r.header.datestamp.is_some_and(|d| d > until + slack))
+        {
+            dates_ignored = true;
+            warnings.push(
+                "server returned records newer than `until`: selective harvesting not honoured"
+                    .into(),
+            );
+            quirk.get_or_insert(("until_ignored", serde_json::Value::Bool(true)));
         }
         listed += records.len() as u64;
         if announced.is_none() {
@@ -828,10 +1177,11 @@ async fn produce_list(
         if let Some(t) = &next
             && !seen_tokens.insert(t.clone())
         {
-            return Err(HarvestError::Loop(format!("token {t:?} repeated")));
+            return Err(HarvestError::Loop(format!("token {t:?} repeated")).into());
         }
         let done = next.is_none();
         if done
+            && fresh
             && !resuming
             && let Some(n) = announced
             && listed < n
@@ -842,9 +1192,22 @@ async fn produce_list(
                 "suspect truncated: list ended after {listed} of completeListSize {n} records"
             ));
         }
+        // A finished list checkpoints as "the next window, or the next list, from its start".
+        let (cp_set, cp_pos) = match (done, dates_ignored) {
+            (false, _) => (
+                set_index,
+                ListPosition {
+                    list_high_water,
+                    list_ordered: ordered,
+                    ..pos.clone()
+                },
+            ),
+            (true, false) => after.clone(),
+            (true, true) => after_set.clone(),
+        };
         let page = FetchedPage {
-            // A finished list checkpoints as "next list, from its start".
-            set_index: if done { set_index + 1 } else { set_index },
+            set_index: cp_set,
+            list: cp_pos,
             prepared,
             next_token: next.clone(),
             cursor,
@@ -857,7 +1220,7 @@ async fn produce_list(
             quirk: quirk.take(),
         };
         if tx.send(Ok(page)).await.is_err() {
-            return Ok(());
+            return Ok(ListDone::Stopped);
         }
         match next {
             Some(token) => {
@@ -866,7 +1229,7 @@ async fn produce_list(
                     token,
                 }
             }
-            None => return Ok(()),
+            None => return Ok(ListDone::Ended { dates_ignored }),
         }
     }
 }

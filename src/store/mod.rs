@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use records::{PageCounts, QuarantineEntry, QuarantineRow, RecordRow};
-pub use runs::{Checkpoint, NewRun, Run, RunStatus, Trigger};
+pub use runs::{Checkpoint, ListPosition, NewRun, Run, RunStatus, Trigger};
 pub use scheduling::{Claim, SourcePatch, Triggered};
 pub use sources::{NewSource, Source};
 

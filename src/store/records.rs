@@ -127,6 +127,7 @@ impl Store {
                 "run {run_id} is no longer ours"
             )));
         }
+        super::runs::write_list_position(&mut tx, run_id, &checkpoint.list).await?;
         tx.commit().await?;
         Ok(counts)
     }

@@ -126,6 +126,39 @@ pub struct Run {
     pub heartbeat_at: DateTime<Utc>,
     /// End.
     pub finished_at: Option<DateTime<Utc>>,
+    /// Where the list in progress was started.
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub list: ListPosition,
+}
+
+/// How the list in progress was started, beyond its set and token: the bounds it was
+/// (re)started with (an adaptive window, or a high-water restart after an expired token),
+/// and what a restart may rely on. Written with every page.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize)]
+pub struct ListPosition {
+    /// `from` the list was started with, as sent; `None` = the run's window.
+    pub list_from: Option<String>,
+    /// `until` the list was started with, as sent; `None` = the run's window.
+    pub list_until: Option<String>,
+    /// Span of the current adaptive window in seconds; `None` = not chunked.
+    pub chunk_span_secs: Option<i64>,
+    /// Largest datestamp committed in this list.
+    pub list_high_water: Option<DateTime<Utc>>,
+    /// Whether this list's datestamps came in non-decreasing order so far.
+    pub list_ordered: bool,
+}
+
+impl Default for ListPosition {
+    fn default() -> Self {
+        Self {
+            list_from: None,
+            list_until: None,
+            chunk_span_secs: None,
+            list_high_water: None,
+            list_ordered: true,
+        }
+    }
 }
 
 /// Parameters of a new run.
@@ -153,6 +186,8 @@ pub struct NewRun {
     pub set_index: i32,
     /// Starting token.
     pub resumption_token: Option<String>,
+    /// Starting list bounds.
+    pub list: ListPosition,
     /// Worker id.
     pub worker: String,
 }
@@ -176,6 +211,8 @@ pub struct Checkpoint {
     pub retries: i32,
     /// Warnings raised by the page.
     pub warnings: Vec<String>,
+    /// Where the list in progress stands after the page.
+    pub list: ListPosition,
 }
 
 macro_rules! run_columns {
@@ -184,8 +221,29 @@ macro_rules! run_columns {
      window_until, first_response_date, resumed_from, set_index, resumption_token, list_cursor, \
      complete_list_size, high_water, pages, records_new, records_updated, records_unchanged, \
      records_deleted, records_failed, bytes, retries, warnings, error, worker, started_at, \
-     heartbeat_at, finished_at"
+     heartbeat_at, finished_at, list_from, list_until, chunk_span_secs, list_high_water, list_ordered"
     };
+}
+
+/// Writes the list position of a checkpoint, inside the page's transaction.
+pub(crate) async fn write_list_position(
+    conn: &mut sqlx::PgConnection,
+    run_id: i64,
+    list: &ListPosition,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE harvest_runs SET list_from = $2, list_until = $3, chunk_span_secs = $4, \
+         list_high_water = $5, list_ordered = $6 WHERE id = $1",
+    )
+    .bind(run_id)
+    .bind(&list.list_from)
+    .bind(&list.list_until)
+    .bind(list.chunk_span_secs)
+    .bind(list.list_high_water)
+    .bind(list.list_ordered)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 impl Store {
@@ -193,8 +251,9 @@ impl Store {
     pub async fn start_run(&self, r: &NewRun) -> Result<Run, StoreError> {
         let sql = concat!(
             "INSERT INTO harvest_runs (source_id, trigger, full_harvest, metadata_prefix, sets, \
-             window_from, window_until, first_response_date, resumed_from, set_index, resumption_token, worker) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ",
+             window_from, window_until, first_response_date, resumed_from, set_index, resumption_token, worker, \
+             list_from, list_until, chunk_span_secs, list_high_water, list_ordered) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING ",
             run_columns!()
         );
         Ok(sqlx::query_as(sql)
@@ -210,6 +269,11 @@ impl Store {
             .bind(r.set_index)
             .bind(&r.resumption_token)
             .bind(&r.worker)
+            .bind(&r.list.list_from)
+            .bind(&r.list.list_until)
+            .bind(r.list.chunk_span_secs)
+            .bind(r.list.list_high_water)
+            .bind(r.list.list_ordered)
             .fetch_one(&self.pool)
             .await?)
     }
@@ -219,7 +283,8 @@ impl Store {
         let sql = concat!(
             "UPDATE harvest_runs SET status = 'running', full_harvest = $2, metadata_prefix = $3, sets = $4, \
              window_from = $5, window_until = $6, first_response_date = $7, resumed_from = $8, set_index = $9, \
-             resumption_token = $10, worker = $11, started_at = now(), heartbeat_at = now() \
+             resumption_token = $10, worker = $11, started_at = now(), heartbeat_at = now(), \
+             list_from = $12, list_until = $13, chunk_span_secs = $14, list_high_water = $15, list_ordered = $16 \
              WHERE id = $1 AND status = 'queued' RETURNING ",
             run_columns!()
         );
@@ -235,6 +300,11 @@ impl Store {
             .bind(r.set_index)
             .bind(&r.resumption_token)
             .bind(&r.worker)
+            .bind(&r.list.list_from)
+            .bind(&r.list.list_until)
+            .bind(r.list.chunk_span_secs)
+            .bind(r.list.list_high_water)
+            .bind(r.list.list_ordered)
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::Conflict(format!("run {run_id} is no longer queued")))

@@ -19,9 +19,18 @@ pub fn http_config() -> HttpConfig {
     }
 }
 
+/// Harvest settings for tests: one list per run (no adaptive windows), so tests can
+/// count requests exactly; tests of windows turn them on.
+pub fn harvest_config() -> HarvestConfig {
+    HarvestConfig {
+        window: None,
+        ..HarvestConfig::default()
+    }
+}
+
 /// A harvester for `store` with test settings.
 pub fn harvester(store: &Store) -> Harvester {
-    harvester_with(store, http_config(), HarvestConfig::default())
+    harvester_with(store, http_config(), harvest_config())
 }
 
 /// A harvester with explicit settings.
