@@ -432,91 +432,6 @@ async fn export(
     Ok(())
 }
 
-async fn records_search(store: &Store, a: SearchArgs) -> anyhow::Result<()> {
-    let params = crate::api::records::SearchParams {
-        q: a.query,
-        source: a.source,
-        set: a.set,
-        language: a.language,
-        record_type: a.record_type,
-        issued_from: a.issued_from,
-        issued_until: a.issued_until,
-        doi: a.doi,
-        has_doi: a.has_doi.then(|| "true".to_owned()),
-        limit: Some(a.limit.to_string()),
-        ..Default::default()
-    };
-    // The API's validation, with its parameter names spelled as flags.
-    let query = params.to_query().map_err(|e| {
-        let flag = match e.param.as_str() {
-            "type" => "--type".to_owned(),
-            p => format!("--{}", p.replace('_', "-")),
-        };
-        anyhow::anyhow!("{flag}: {}", e.message)
-    })?;
-    source_id(store, query.source.as_deref()).await?;
-    let page = store.search_records(&query).await?;
-    let stdout = std::io::stdout();
-    if a.json || !stdout.is_terminal() {
-        use std::io::Write;
-        let mut out = std::io::BufWriter::new(stdout.lock());
-        for row in &page.items {
-            serde_json::to_writer(&mut out, &crate::contract::record_json(row))?;
-            out.write_all(b"\n")?;
-        }
-        out.flush()?;
-        return Ok(());
-    }
-    let width = console::Term::stdout().size().1 as usize;
-    print!("{}", search_table(&page.items, width));
-    if page.next_cursor.is_some() {
-        eprintln!("more records match: raise --limit (up to 1000) or narrow the search");
-    }
-    Ok(())
-}
-
-/// Search results as a table `width` columns wide: id, issued, source, title (truncated).
-fn search_table(rows: &[crate::contract::RecordRowView], width: usize) -> String {
-    if rows.is_empty() {
-        return "no records match\n".to_owned();
-    }
-    let id_w = rows
-        .iter()
-        .map(|r| r.id.to_string().len())
-        .max()
-        .unwrap_or(2)
-        .max(2);
-    let src_w = rows
-        .iter()
-        .map(|r| r.source.chars().count())
-        .max()
-        .unwrap_or(6)
-        .clamp(6, 20);
-    let title_w = width.saturating_sub(id_w + 10 + src_w + 6).max(20);
-    let mut out = format!(
-        "{:>id_w$}  {:<10}  {:<src_w$}  TITLE\n",
-        "ID", "ISSUED", "SOURCE"
-    );
-    for r in rows {
-        let field = |k: &str| r.normalized.as_ref().and_then(|n| n.get(k)).cloned();
-        let issued = field("issued").and_then(|v| v.as_str().map(str::to_owned));
-        let title = field("titles")
-            .and_then(|t| {
-                t.get(0)
-                    .and_then(|t| t["value"].as_str().map(str::to_owned))
-            })
-            .unwrap_or_default();
-        out += &format!(
-            "{:>id_w$}  {:<10}  {:<src_w$}  {}\n",
-            r.id,
-            issued.as_deref().unwrap_or("-"),
-            console::truncate_str(&r.source, src_w, "…"),
-            console::truncate_str(&title, title_w, "…"),
-        );
-    }
-    out
-}
-
 fn print_record(v: &serde_json::Value) {
     let list = |key: &str, field: &str| -> String {
         v[key]
@@ -893,7 +808,6 @@ async fn serve(cfg: &Config, listen: Option<std::net::SocketAddr>) -> anyhow::Re
             shutdown.cancel();
         })
     };
-    crate::provider::configure(cfg.provider_settings());
     crate::provider::configure(cfg.provider_settings());
     let state = crate::api::AppState {
         store: store.clone(),
