@@ -109,6 +109,9 @@ pub enum ExportFormat {
 /// `sheaf records …`
 #[derive(Debug, Subcommand)]
 pub enum RecordsCmd {
+    /// Search live records by text and filters (the same query as `GET /api/records`):
+    /// a table on a terminal, JSON lines (contract objects) with --json or when piped.
+    Search(SearchArgs),
     /// Show a record by id, OAI identifier or DOI.
     Show {
         /// Record id, OAI identifier, or DOI.
@@ -117,6 +120,44 @@ pub enum RecordsCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `sheaf records search`
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Words, "a phrase", -excluded, or; matched in Russian, English and as written.
+    pub query: Option<String>,
+    /// Only this source.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only records in this set.
+    #[arg(long)]
+    pub set: Option<String>,
+    /// Language: an ISO 639 code or name (ru, rus, Russian).
+    #[arg(long)]
+    pub language: Option<String>,
+    /// Type: article, review, book, book-part, thesis, conference-paper, report, preprint,
+    /// dataset, other.
+    #[arg(long = "type")]
+    pub record_type: Option<String>,
+    /// Issued on or after (YYYY, YYYY-MM or YYYY-MM-DD).
+    #[arg(long)]
+    pub issued_from: Option<String>,
+    /// Issued on or before (YYYY, YYYY-MM or YYYY-MM-DD).
+    #[arg(long)]
+    pub issued_until: Option<String>,
+    /// This DOI (any usual spelling).
+    #[arg(long)]
+    pub doi: Option<String>,
+    /// Only records with a DOI.
+    #[arg(long)]
+    pub has_doi: bool,
+    /// At most this many records (1 to 1000).
+    #[arg(long, default_value_t = 20)]
+    pub limit: i64,
+    /// JSON lines (the record contract), also the default when stdout is not a terminal.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `sheaf config …`
@@ -341,6 +382,10 @@ pub async fn run(cli: Cli, cfg: Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Records(RecordsCmd::Search(args)) => {
+            let (store, _) = crate::db::open(&cfg).await?;
+            records_search(&store, args).await
+        }
         Command::Records(RecordsCmd::Show { key, json }) => {
             let (store, _) = crate::db::open(&cfg).await?;
             let found = store
@@ -430,6 +475,91 @@ async fn export(
     writer.finish()?;
     tracing::info!(records = n, "export finished");
     Ok(())
+}
+
+async fn records_search(store: &Store, a: SearchArgs) -> anyhow::Result<()> {
+    let params = crate::api::records::SearchParams {
+        q: a.query,
+        source: a.source,
+        set: a.set,
+        language: a.language,
+        record_type: a.record_type,
+        issued_from: a.issued_from,
+        issued_until: a.issued_until,
+        doi: a.doi,
+        has_doi: a.has_doi.then(|| "true".to_owned()),
+        limit: Some(a.limit.to_string()),
+        ..Default::default()
+    };
+    // The API's validation, with its parameter names spelled as flags.
+    let query = params.to_query().map_err(|e| {
+        let flag = match e.param.as_str() {
+            "type" => "--type".to_owned(),
+            p => format!("--{}", p.replace('_', "-")),
+        };
+        anyhow::anyhow!("{flag}: {}", e.message)
+    })?;
+    source_id(store, query.source.as_deref()).await?;
+    let page = store.search_records(&query).await?;
+    let stdout = std::io::stdout();
+    if a.json || !stdout.is_terminal() {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        for row in &page.items {
+            serde_json::to_writer(&mut out, &crate::contract::record_json(row))?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        return Ok(());
+    }
+    let width = console::Term::stdout().size().1 as usize;
+    print!("{}", search_table(&page.items, width));
+    if page.next_cursor.is_some() {
+        eprintln!("more records match: raise --limit (up to 1000) or narrow the search");
+    }
+    Ok(())
+}
+
+/// Search results as a table `width` columns wide: id, issued, source, title (truncated).
+fn search_table(rows: &[crate::contract::RecordRowView], width: usize) -> String {
+    if rows.is_empty() {
+        return "no records match\n".to_owned();
+    }
+    let id_w = rows
+        .iter()
+        .map(|r| r.id.to_string().len())
+        .max()
+        .unwrap_or(2)
+        .max(2);
+    let src_w = rows
+        .iter()
+        .map(|r| r.source.chars().count())
+        .max()
+        .unwrap_or(6)
+        .clamp(6, 20);
+    let title_w = width.saturating_sub(id_w + 10 + src_w + 6).max(20);
+    let mut out = format!(
+        "{:>id_w$}  {:<10}  {:<src_w$}  TITLE\n",
+        "ID", "ISSUED", "SOURCE"
+    );
+    for r in rows {
+        let field = |k: &str| r.normalized.as_ref().and_then(|n| n.get(k)).cloned();
+        let issued = field("issued").and_then(|v| v.as_str().map(str::to_owned));
+        let title = field("titles")
+            .and_then(|t| {
+                t.get(0)
+                    .and_then(|t| t["value"].as_str().map(str::to_owned))
+            })
+            .unwrap_or_default();
+        out += &format!(
+            "{:>id_w$}  {:<10}  {:<src_w$}  {}\n",
+            r.id,
+            issued.as_deref().unwrap_or("-"),
+            console::truncate_str(&r.source, src_w, "…"),
+            console::truncate_str(&title, title_w, "…"),
+        );
+    }
+    out
 }
 
 fn print_record(v: &serde_json::Value) {
@@ -990,6 +1120,46 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn search_tables_fit_the_terminal() {
+        let at = chrono::DateTime::parse_from_rfc3339("2022-06-21T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let row = |id: i64, title: &str| crate::contract::RecordRowView {
+            id,
+            source: "dvostok".into(),
+            oai_identifier: format!("oai:x:{id}"),
+            datestamp: None,
+            deleted: false,
+            sets: vec![],
+            normalized: Some(
+                serde_json::json!({"issued": "2022-06-21", "titles": [{"value": title}]}),
+            ),
+            updated_at: at,
+        };
+        let long = "Российские приоритеты и подходы к Корейскому полуострову ".repeat(3);
+        let t = search_table(&[row(7, &long), row(1234, "Short")], 60);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3, "{t}");
+        assert!(
+            lines[0].starts_with("  ID  ISSUED      SOURCE   TITLE"),
+            "{t}"
+        );
+        assert!(
+            lines.iter().all(|l| console::measure_text_width(l) <= 60),
+            "{t}"
+        );
+        assert!(
+            lines[1].ends_with('…') && lines[1].contains("   7  2022-06-21  dvostok  Российские"),
+            "{t}"
+        );
+        assert!(
+            lines[2].ends_with("1234  2022-06-21  dvostok  Short"),
+            "{t}"
+        );
+        assert_eq!(search_table(&[], 80), "no records match\n");
     }
 
     #[test]

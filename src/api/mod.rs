@@ -6,6 +6,7 @@
 //! stable code; internal causes are logged, never returned.
 
 mod metrics;
+pub mod records;
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sources/{name}/harvest", post(trigger))
         .route("/api/runs", get(list_runs))
         .route("/api/runs/{id}", get(show_run))
+        .merge(records::router())
         .merge(crate::provider::router())
         .with_state(state)
 }

@@ -20,6 +20,7 @@ mod types;
 pub use identifiers::Identifier;
 pub use names::{NameVariant, Person};
 pub use text::normalize_text;
+pub use types::TYPE_VOCABULARY;
 
 use std::borrow::Cow;
 

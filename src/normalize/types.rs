@@ -1,5 +1,19 @@
 //! `dc:type` values to the small work-type vocabulary.
 
+/// The work-type vocabulary every `types` value comes from (`../shared/DESIGN.md`).
+pub const TYPE_VOCABULARY: &[&str] = &[
+    "article",
+    "review",
+    "book",
+    "book-part",
+    "thesis",
+    "conference-paper",
+    "report",
+    "preprint",
+    "dataset",
+    "other",
+];
+
 /// What one `dc:type` value says.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum TypeValue {

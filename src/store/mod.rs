@@ -13,13 +13,16 @@ pub mod provider;
 pub mod reads;
 pub mod records;
 pub mod scheduling;
+pub mod search;
 
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-pub use records::{PageCounts, QuarantineEntry, QuarantineRow, RecordRow};
+pub use records::{
+    PageCounts, QuarantineEntry, QuarantineRow, RECORDS_CHANNEL, RecordRow, lock_change_feed,
+};
 pub use runs::{Checkpoint, ListPosition, NewRun, Run, RunStatus, Trigger};
 pub use scheduling::{Claim, SourcePatch, Triggered};
 pub use sources::{NewSource, Source};

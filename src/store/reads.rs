@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
+use super::records::{ChangeNote, lock_change_feed, notify_change};
 use super::{Store, StoreError};
 use crate::contract::RecordRowView;
 
@@ -166,15 +167,18 @@ impl Store {
         let types: Vec<String> = rows.iter().map(|r| r.types.join(sep)).collect();
         let flags: Vec<String> = rows.iter().map(|r| r.flags.join(sep)).collect();
         let keys: Vec<Option<String>> = rows.iter().map(|r| r.work_key.clone()).collect();
-        let res = sqlx::query(
-            "UPDATE records r SET normalized = u.normalized, title = u.title, doi = u.doi, issued = u.issued, \
+        let mut tx = self.pool.begin().await?;
+        lock_change_feed(&mut tx).await?;
+        let (changed, last_change_seq): (i64, Option<i64>) = sqlx::query_as(
+            "WITH changed AS (UPDATE records r SET normalized = u.normalized, title = u.title, doi = u.doi, issued = u.issued, \
              languages = COALESCE(string_to_array(NULLIF(u.languages, ''), E'\\x1f'), '{}'), \
              types = COALESCE(string_to_array(NULLIF(u.types, ''), E'\\x1f'), '{}'), \
              flags = COALESCE(string_to_array(NULLIF(u.flags, ''), E'\\x1f'), '{}'), \
              work_key = u.work_key, updated_at = now(), change_seq = nextval('record_change_seq') \
              FROM UNNEST($1::bigint[], $2::jsonb[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) \
                   AS u(id, normalized, title, doi, issued, languages, types, flags, work_key) \
-             WHERE r.id = u.id",
+             WHERE r.id = u.id RETURNING r.change_seq) \
+             SELECT count(*), max(change_seq) FROM changed",
         )
         .bind(&ids)
         .bind(&norm)
@@ -185,9 +189,23 @@ impl Store {
         .bind(&types)
         .bind(&flags)
         .bind(&keys)
-        .execute(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(res.rows_affected())
+        if changed > 0 {
+            let note = ChangeNote {
+                kind: "renormalize",
+                source_id: None,
+                run_id: None,
+                counts: super::PageCounts {
+                    updated: changed,
+                    ..Default::default()
+                },
+                last_change_seq,
+            };
+            notify_change(&mut tx, &note).await?;
+        }
+        tx.commit().await?;
+        Ok(changed as u64)
     }
 }
 

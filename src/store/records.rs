@@ -1,5 +1,6 @@
 //! Records: the bulk page upsert (one round trip, content-hash skip) committed together
-//! with the run's checkpoint, and reads.
+//! with the run's checkpoint, and reads. Also the change-feed lock and the `sheaf_records`
+//! notification every record-writing transaction uses.
 
 use chrono::{DateTime, Utc};
 
@@ -76,6 +77,80 @@ fn clean_opt(s: &Option<String>) -> Option<String> {
     s.as_deref().map(clean)
 }
 
+/// Key of the advisory lock every transaction that assigns `records.change_seq` holds.
+const CHANGE_FEED_LOCK: i64 = 0x5348_4541_4643_4847; // "SHEAFCHG"
+
+/// The PostgreSQL channel a `NOTIFY` goes to after each committed page (and sweep or
+/// re-normalization batch); the payload is described in README "Querying".
+pub const RECORDS_CHANNEL: &str = "sheaf_records";
+
+/// Serializes the writers of `records.change_seq` until the transaction ends.
+///
+/// `change_seq` comes from a sequence when a row is written, but becomes visible when the
+/// transaction commits. Without this lock a transaction that drew seq 10 could commit after
+/// one that drew seq 11, and a change-feed reader that had already moved past 11 would
+/// never see 10. Holding one exclusive lock from the first `nextval` to the commit makes
+/// sequence order equal commit order. Call it right before the first statement that
+/// assigns a `change_seq` (the lock is released by COMMIT or ROLLBACK).
+pub async fn lock_change_feed(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CHANGE_FEED_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// What one committed write did, for the `sheaf_records` notification.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChangeNote<'a> {
+    /// `page`, `sweep` or `renormalize`.
+    pub kind: &'a str,
+    pub source_id: Option<i64>,
+    pub run_id: Option<i64>,
+    pub counts: PageCounts,
+    /// Highest `change_seq` this transaction wrote; `None` when it changed nothing.
+    pub last_change_seq: Option<i64>,
+}
+
+impl ChangeNote<'static> {
+    fn page(source_id: i64, run_id: i64, counts: PageCounts, last_change_seq: Option<i64>) -> Self {
+        Self {
+            kind: "page",
+            source_id: Some(source_id),
+            run_id: Some(run_id),
+            counts,
+            last_change_seq,
+        }
+    }
+}
+
+/// Queues the `sheaf_records` notification; PostgreSQL delivers it only if the
+/// transaction commits, and in commit order.
+pub(crate) async fn notify_change(
+    conn: &mut sqlx::PgConnection,
+    note: &ChangeNote<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "SELECT pg_notify($1, json_build_object('kind', $2::text, \
+         'source', (SELECT name FROM sources WHERE id = $3), 'run', $4::bigint, \
+         'pages', (SELECT pages FROM harvest_runs WHERE id = $4), 'new', $5::bigint, \
+         'updated', $6::bigint, 'deleted', $7::bigint, 'unchanged', $8::bigint, \
+         'last_change_seq', $9::bigint)::text)",
+    )
+    .bind(RECORDS_CHANNEL)
+    .bind(note.kind)
+    .bind(note.source_id)
+    .bind(note.run_id)
+    .bind(note.counts.new)
+    .bind(note.counts.updated)
+    .bind(note.counts.deleted)
+    .bind(note.counts.unchanged)
+    .bind(note.last_change_seq)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Writes a page of records and the run's checkpoint in one transaction, renewing the
     /// source lease in the same transaction (so a worker that lost its lease writes nothing).
@@ -94,7 +169,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         renew_lease_on(&mut *tx, source_id, lease.0, lease.1).await?;
 
-        let counts = upsert_rows(&mut tx, run_id, source_id, rows).await?;
+        let (counts, last_change_seq) = upsert_rows(&mut tx, run_id, source_id, rows).await?;
         insert_quarantine(&mut tx, run_id, source_id, quarantine).await?;
 
         let res = sqlx::query(
@@ -128,6 +203,11 @@ impl Store {
             )));
         }
         super::runs::write_list_position(&mut tx, run_id, &checkpoint.list).await?;
+        notify_change(
+            &mut tx,
+            &ChangeNote::page(source_id, run_id, counts, last_change_seq),
+        )
+        .await?;
         tx.commit().await?;
         Ok(counts)
     }
@@ -144,7 +224,7 @@ impl Store {
     ) -> Result<PageCounts, StoreError> {
         let mut tx = self.pool.begin().await?;
         renew_lease_on(&mut *tx, source_id, lease.0, lease.1).await?;
-        let counts = upsert_rows(&mut tx, run_id, source_id, rows).await?;
+        let (counts, last_change_seq) = upsert_rows(&mut tx, run_id, source_id, rows).await?;
         sqlx::query(
             "UPDATE quarantine SET resolved_at = now(), resolved_by_run = $2 WHERE id = ANY($1)",
         )
@@ -162,6 +242,11 @@ impl Store {
         .bind(counts.unchanged)
         .bind(counts.deleted)
         .execute(&mut *tx)
+        .await?;
+        notify_change(
+            &mut tx,
+            &ChangeNote::page(source_id, run_id, counts, last_change_seq),
+        )
         .await?;
         tx.commit().await?;
         Ok(counts)
@@ -262,13 +347,15 @@ async fn insert_quarantine(
     Ok(())
 }
 
+/// Upserts a page; returns its counts and the highest `change_seq` it wrote.
 async fn upsert_rows(
     tx: &mut sqlx::PgConnection,
     run_id: i64,
     source_id: i64,
     rows: &[RecordRow],
-) -> Result<PageCounts, StoreError> {
+) -> Result<(PageCounts, Option<i64>), StoreError> {
     let mut counts = PageCounts::default();
+    let mut last_change_seq = None;
     if !rows.is_empty() {
         let n = rows.len();
         let mut ids = Vec::with_capacity(n);
@@ -303,35 +390,38 @@ async fn upsert_rows(
             raws.push(clean_opt(&r.raw_metadata));
             hashes.push(r.content_hash.clone());
         }
-        let (inserted_live, updated_live, deleted_n): (i64, i64, i64) = sqlx::query_as(UPSERT)
-            .bind(source_id)
-            .bind(run_id)
-            .bind(&ids)
-            .bind(&datestamps)
-            .bind(&datestamp_raws)
-            .bind(&deleted)
-            .bind(&sets)
-            .bind(&normalized)
-            .bind(&titles)
-            .bind(&dois)
-            .bind(&issued)
-            .bind(&languages)
-            .bind(&types)
-            .bind(&flags)
-            .bind(&work_keys)
-            .bind(&raws)
-            .bind(&hashes)
-            .fetch_one(&mut *tx)
-            .await?;
+        lock_change_feed(tx).await?;
+        let (inserted_live, updated_live, deleted_n, max_seq): (i64, i64, i64, Option<i64>) =
+            sqlx::query_as(UPSERT)
+                .bind(source_id)
+                .bind(run_id)
+                .bind(&ids)
+                .bind(&datestamps)
+                .bind(&datestamp_raws)
+                .bind(&deleted)
+                .bind(&sets)
+                .bind(&normalized)
+                .bind(&titles)
+                .bind(&dois)
+                .bind(&issued)
+                .bind(&languages)
+                .bind(&types)
+                .bind(&flags)
+                .bind(&work_keys)
+                .bind(&raws)
+                .bind(&hashes)
+                .fetch_one(&mut *tx)
+                .await?;
         counts = PageCounts {
             new: inserted_live,
             updated: updated_live,
             deleted: deleted_n,
             unchanged: n as i64 - inserted_live - updated_live - deleted_n,
         };
+        last_change_seq = max_seq;
     }
 
-    Ok(counts)
+    Ok((counts, last_change_seq))
 }
 
 /// The page upsert. Unchanged rows (same content hash) are skipped by the `WHERE` of
@@ -364,10 +454,11 @@ WITH input AS (
     WHERE r.content_hash IS DISTINCT FROM EXCLUDED.content_hash
       -- A live record sent without metadata never blanks the stored copy (quirks #13).
       AND (EXCLUDED.deleted OR EXCLUDED.raw_metadata IS NOT NULL)
-    RETURNING (xmax = 0) AS inserted, r.deleted
+    RETURNING (xmax = 0) AS inserted, r.deleted, r.change_seq
 )
 SELECT count(*) FILTER (WHERE inserted AND NOT deleted),
        count(*) FILTER (WHERE NOT inserted AND NOT deleted),
-       count(*) FILTER (WHERE deleted)
+       count(*) FILTER (WHERE deleted),
+       max(change_seq)
 FROM upserted
 "#;

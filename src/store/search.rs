@@ -1,0 +1,428 @@
+//! Reads behind the records API and `sheaf records search`: filtered, full-text, keyset-paged
+//! record lists; the change feed; the raw metadata of one record.
+//!
+//! Every statement is built from fixed SQL fragments; values only ever travel as bound
+//! parameters.
+//!
+//! **Paging guarantee.** Pages are keyset pages, never OFFSET pages. Without a text query
+//! they are ordered by `id`; with one by `(rank DESC, id)`, where rank is `ts_rank` of the
+//! record against the query. The cursor carries the last row's sort key, and the next page
+//! starts strictly after it. So a record that matches the filters for the whole walk and
+//! whose sort key does not change (its id never does; its rank changes only if its text
+//! does) is returned exactly once, whatever is inserted, updated or deleted meanwhile.
+//! Records inserted during the walk appear if they sort after the cursor; records that stop
+//! matching are not returned afterwards. Only a record whose text (and so rank) changes
+//! mid-walk can be seen twice or not at all in a text-query walk.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{Postgres, QueryBuilder};
+
+use super::{Store, StoreError};
+use crate::contract::RecordRowView;
+
+/// The columns `RecordRowView` is read from.
+const VIEW_COLUMNS: &str = "r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets, \
+                            r.normalized, r.updated_at";
+
+/// Largest page a caller may ask for.
+pub const MAX_LIMIT: i64 = 1000;
+
+/// A filtered, optionally full-text, page request over live records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordQuery {
+    /// Web-search syntax (`words`, `"a phrase"`, `-not`, `or`), matched in Russian, English
+    /// and language-neutral readings (`sheaf_search_query`).
+    pub q: Option<String>,
+    /// Source name.
+    pub source: Option<String>,
+    /// Set spec the record is in.
+    pub set: Option<String>,
+    /// Language code as stored (ISO 639-1, else 639-3).
+    pub language: Option<String>,
+    /// Controlled type (`article`, …).
+    pub record_type: Option<String>,
+    /// Issued on or after (at the coarser of the two precisions).
+    pub issued_from: Option<IssuedDate>,
+    /// Issued on or before (at the coarser of the two precisions).
+    pub issued_until: Option<IssuedDate>,
+    /// Canonical DOI.
+    pub doi: Option<String>,
+    /// Has a DOI (`true`) or has none (`false`).
+    pub has_doi: Option<bool>,
+    /// Changed at or after.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Page size, 1..=[`MAX_LIMIT`].
+    pub limit: i64,
+    /// Where the previous page ended.
+    pub cursor: Option<SearchCursor>,
+    /// Also count every match (one more query).
+    pub with_total: bool,
+}
+
+impl Default for RecordQuery {
+    fn default() -> Self {
+        Self {
+            q: None,
+            source: None,
+            set: None,
+            language: None,
+            record_type: None,
+            issued_from: None,
+            issued_until: None,
+            doi: None,
+            has_doi: None,
+            updated_since: None,
+            limit: 50,
+            cursor: None,
+            with_total: false,
+        }
+    }
+}
+
+/// One page of matching records.
+#[derive(Debug, Clone)]
+pub struct RecordPage {
+    /// The records, in page order.
+    pub items: Vec<RecordRowView>,
+    /// Cursor of the next page; `None` on the last page.
+    pub next_cursor: Option<SearchCursor>,
+    /// Number of matches, when asked for.
+    pub total: Option<i64>,
+}
+
+/// An issued-date bound at year, month or day precision (`2022`, `2022-06`, `2022-06-21`),
+/// the precisions `issued` is stored at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedDate(String);
+
+impl IssuedDate {
+    /// Reads `YYYY`, `YYYY-MM` or `YYYY-MM-DD` (a real calendar date).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let full = match s.len() {
+            4 => format!("{s}-01-01"),
+            7 => format!("{s}-01"),
+            10 => s.to_owned(),
+            _ => return None,
+        };
+        // chrono accepts signs and short fields; insist on the plain ISO shape.
+        let shape_ok = s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+        (shape_ok && NaiveDate::parse_from_str(&full, "%Y-%m-%d").is_ok())
+            .then(|| Self(s.to_owned()))
+    }
+
+    /// The date as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn year(&self) -> i32 {
+        self.0[..4].parse().unwrap_or(0)
+    }
+}
+
+/// Where a page ended: the sort key of its last row. Opaque to clients.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SearchCursor {
+    /// Id order (no text query).
+    Id(i64),
+    /// Rank order (text query): the exact `real` rank and the id.
+    Rank {
+        /// `ts_rank` of the last row.
+        rank: f32,
+        /// Its id.
+        id: i64,
+    },
+}
+
+/// A cursor string that this version did not write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a cursor returned by this API")]
+pub struct BadCursor;
+
+impl fmt::Display for SearchCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // The rank travels as its bit pattern so the next page compares the exact value.
+            Self::Id(id) => write!(f, "i{id}"),
+            Self::Rank { rank, id } => write!(f, "r{:08x}.{id}", rank.to_bits()),
+        }
+    }
+}
+
+impl FromStr for SearchCursor {
+    type Err = BadCursor;
+
+    fn from_str(s: &str) -> Result<Self, BadCursor> {
+        let id = |t: &str| -> Result<i64, BadCursor> {
+            t.parse::<i64>().ok().filter(|v| *v >= 0).ok_or(BadCursor)
+        };
+        if let Some(rest) = s.strip_prefix('i') {
+            return Ok(Self::Id(id(rest)?));
+        }
+        let rest = s.strip_prefix('r').ok_or(BadCursor)?;
+        let (bits, rest) = rest.split_once('.').ok_or(BadCursor)?;
+        if bits.len() != 8 {
+            return Err(BadCursor);
+        }
+        let rank = f32::from_bits(u32::from_str_radix(bits, 16).map_err(|_| BadCursor)?);
+        if !rank.is_finite() {
+            return Err(BadCursor);
+        }
+        Ok(Self::Rank {
+            rank,
+            id: id(rest)?,
+        })
+    }
+}
+
+/// One entry of the change feed: the record as it is now, and the sequence number of its
+/// last change.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Change {
+    /// Position in the feed.
+    pub change_seq: i64,
+    /// The record (tombstones included).
+    #[sqlx(flatten)]
+    pub row: RecordRowView,
+}
+
+/// The stored metadata of one record, for `/raw`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RawMetadata {
+    /// Tombstone.
+    pub deleted: bool,
+    /// The `<metadata>` child as received; `None` for tombstones.
+    pub raw_metadata: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Hit {
+    #[sqlx(flatten)]
+    row: RecordRowView,
+    rank: Option<f32>,
+}
+
+/// `WHERE` conditions shared by the page and the count.
+fn push_filters(qb: &mut QueryBuilder<Postgres>, q: &RecordQuery) {
+    qb.push(" WHERE NOT r.deleted");
+    if let Some(text) = &q.q {
+        qb.push(" AND r.search @@ sheaf_search_query(")
+            .push_bind(text.clone())
+            .push(")");
+    }
+    if let Some(v) = &q.source {
+        qb.push(" AND s.name = ").push_bind(v.clone());
+    }
+    // `@>` rather than `= ANY`, so the GIN indexes on the arrays can answer.
+    if let Some(v) = &q.set {
+        qb.push(" AND r.sets @> ARRAY[")
+            .push_bind(v.clone())
+            .push("]::text[]");
+    }
+    if let Some(v) = &q.language {
+        qb.push(" AND r.languages @> ARRAY[")
+            .push_bind(v.clone())
+            .push("]::text[]");
+    }
+    if let Some(v) = &q.record_type {
+        qb.push(" AND r.types @> ARRAY[")
+            .push_bind(v.clone())
+            .push("]::text[]");
+    }
+    // `issued` has the precision the source gave (`2022`, `2022-06`, `2022-06-21`), so bounds
+    // compare on the shorter of the two: `2022` is within `issued_from=2022-06-01`. The
+    // year range in front is what the B-tree index can use.
+    if let Some(d) = &q.issued_from {
+        qb.push(" AND r.issued >= ")
+            .push_bind(format!("{:04}", d.year()))
+            .push(" AND left(r.issued, ")
+            .push_bind(d.as_str().len() as i32)
+            .push(") >= left(")
+            .push_bind(d.as_str().to_owned())
+            .push("::text, length(r.issued))");
+    }
+    if let Some(d) = &q.issued_until {
+        qb.push(" AND r.issued < ")
+            .push_bind(format!("{:04}", d.year() + 1))
+            .push(" AND left(r.issued, ")
+            .push_bind(d.as_str().len() as i32)
+            .push(") <= left(")
+            .push_bind(d.as_str().to_owned())
+            .push("::text, length(r.issued))");
+    }
+    if let Some(v) = &q.doi {
+        qb.push(" AND r.doi = ").push_bind(v.clone());
+    }
+    match q.has_doi {
+        Some(true) => {
+            qb.push(" AND r.doi IS NOT NULL");
+        }
+        Some(false) => {
+            qb.push(" AND r.doi IS NULL");
+        }
+        None => {}
+    }
+    if let Some(t) = q.updated_since {
+        qb.push(" AND r.updated_at >= ").push_bind(t);
+    }
+}
+
+impl Store {
+    /// One page of live records matching `q`, in id order, or by relevance when `q.q` is
+    /// set. See the module documentation for what the cursor guarantees.
+    pub async fn search_records(&self, q: &RecordQuery) -> Result<RecordPage, StoreError> {
+        let limit = q.limit.clamp(1, MAX_LIMIT);
+        let mut qb = QueryBuilder::<Postgres>::new("SELECT * FROM (SELECT ");
+        qb.push(VIEW_COLUMNS);
+        match &q.q {
+            Some(text) => qb
+                .push(", ts_rank(r.search, sheaf_search_query(")
+                .push_bind(text.clone())
+                .push(")) AS rank"),
+            None => qb.push(", NULL::real AS rank"),
+        };
+        qb.push(" FROM records r JOIN sources s ON s.id = r.source_id");
+        push_filters(&mut qb, q);
+        qb.push(") m");
+        match (q.cursor, q.q.is_some()) {
+            (Some(SearchCursor::Id(id)), false) => {
+                qb.push(" WHERE m.id > ").push_bind(id);
+            }
+            (Some(SearchCursor::Rank { rank, id }), true) => {
+                qb.push(" WHERE (m.rank < ")
+                    .push_bind(rank)
+                    .push(" OR (m.rank = ")
+                    .push_bind(rank)
+                    .push(" AND m.id > ")
+                    .push_bind(id)
+                    .push("))");
+            }
+            (None, _) => {}
+            // A cursor of the other ordering would silently restart or skip.
+            (Some(_), _) => return Err(StoreError::BadData("cursor: wrong ordering".into())),
+        }
+        qb.push(if q.q.is_some() {
+            " ORDER BY m.rank DESC, m.id"
+        } else {
+            " ORDER BY m.id"
+        });
+        qb.push(" LIMIT ").push_bind(limit + 1);
+        let mut hits: Vec<Hit> = qb.build_query_as().fetch_all(&self.pool).await?;
+
+        let next_cursor = if hits.len() as i64 > limit {
+            hits.truncate(limit as usize);
+            hits.last().map(|h| match h.rank {
+                Some(rank) => SearchCursor::Rank { rank, id: h.row.id },
+                None => SearchCursor::Id(h.row.id),
+            })
+        } else {
+            None
+        };
+        let total = if q.with_total {
+            let mut count = QueryBuilder::<Postgres>::new(
+                "SELECT count(*) FROM records r JOIN sources s ON s.id = r.source_id",
+            );
+            push_filters(&mut count, q);
+            Some(count.build_query_scalar().fetch_one(&self.pool).await?)
+        } else {
+            None
+        };
+        Ok(RecordPage {
+            items: hits.into_iter().map(|h| h.row).collect(),
+            next_cursor,
+            total,
+        })
+    }
+
+    /// Records changed after `since` in change order, at most `limit`, tombstones
+    /// included; the flag says whether more are waiting. Because every writer holds
+    /// `lock_change_feed` from its first `change_seq` to its commit, a reader that has
+    /// seen sequence N has already seen every committed change below N.
+    pub async fn changes(&self, since: i64, limit: i64) -> Result<(Vec<Change>, bool), StoreError> {
+        let limit = limit.clamp(1, MAX_LIMIT);
+        let mut rows: Vec<Change> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT r.change_seq, {VIEW_COLUMNS} FROM records r JOIN sources s ON s.id = r.source_id \
+             WHERE r.change_seq > $1 ORDER BY r.change_seq LIMIT $2"
+        )))
+        .bind(since)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        Ok((rows, more))
+    }
+
+    /// The raw metadata of record `id`, `None` when there is no such record.
+    pub async fn raw_metadata(&self, id: i64) -> Result<Option<RawMetadata>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT deleted, raw_metadata FROM records WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_what_they_did_not_write() {
+        for c in [
+            SearchCursor::Id(0),
+            SearchCursor::Id(9_007_199_254_740_993),
+            SearchCursor::Rank {
+                rank: 0.0607927,
+                id: 42,
+            },
+            SearchCursor::Rank { rank: 1e-20, id: 1 },
+        ] {
+            assert_eq!(c.to_string().parse::<SearchCursor>(), Ok(c), "{c}");
+        }
+        for bad in [
+            "",
+            "i",
+            "i-1",
+            "ix",
+            "42",
+            "r3f800000",
+            "r3f8.1",
+            "r7f800000.1",
+            "rzzzzzzzz.1",
+            "i1 ",
+        ] {
+            assert_eq!(bad.parse::<SearchCursor>(), Err(BadCursor), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn issued_dates_take_the_three_stored_precisions_only() {
+        for ok in ["2022", "2022-06", "2022-06-21", "2024-02-29"] {
+            assert_eq!(IssuedDate::parse(ok).map(|d| d.0), Some(ok.to_owned()));
+        }
+        for bad in [
+            "22",
+            "2022-6",
+            "2022-13",
+            "2023-02-29",
+            "2022/06/21",
+            "+2022",
+            "June 2022",
+            "",
+        ] {
+            assert_eq!(IssuedDate::parse(bad), None, "{bad:?}");
+        }
+    }
+}
