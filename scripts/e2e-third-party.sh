@@ -14,6 +14,10 @@
 #      final state exact
 #   e. (after c, same database) a second source on the same endpoint with --set ling:
 #      exactly that set's records
+#   f. (after e, same database; first flavour only) `sheaf serve` exposes that database at
+#      /oai and Sickle, a third-party harvester (tests/third_party/harvest_sheaf.py),
+#      harvests it completely: every record with the identifier sheaf serves it under
+#      (two sources share identifiers here), its deleted flag and its first title
 #
 # Usage: scripts/e2e-third-party.sh
 # Environment: DATABASE_URL (server to create throwaway databases on; default
@@ -274,6 +278,58 @@ incremental_scenario() {
                  OR array_to_string(r.sets, ',') <> e.sets
                  OR (NOT e.deleted AND NOT $HAS_TITLE)")" 0
     stop_server
+    if [[ -z "${PROVIDER_DONE:-}" ]]; then
+        provider_scenario
+        PROVIDER_DONE=1
+    fi
+}
+
+# provider_scenario: sheaf's own /oai over $DB_URL, harvested by a third-party client.
+provider_scenario() {
+    local port serve_pid
+    port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    DATABASE_URL="$DB_URL" SHEAF_PROVIDER__PAGE_SIZE=100 "$SHEAF_BIN" serve --listen "127.0.0.1:$port" \
+        >"$LOGS/$LABEL.serve.out" 2>"$LOGS/$LABEL.serve.log" &
+    serve_pid=$!
+    SHEAF_PID=$serve_pid
+    local up=""
+    for _ in $(seq 200); do
+        curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && { up=1; break; }
+        kill -0 "$serve_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [[ -z "$up" ]]; then
+        fail "$LABEL f: sheaf serve did not come up (see $LOGS/$LABEL.serve.log)"
+    elif "$PY" tests/third_party/harvest_sheaf.py "http://127.0.0.1:$port/oai" \
+        >"$LOGS/$LABEL.sickle.csv" 2>"$LOGS/$LABEL.sickle.log"; then
+        pass "$LABEL f: Sickle harvested sheaf's /oai ($(tail -n1 "$LOGS/$LABEL.sickle.log"))"
+        q "SET client_min_messages = warning; DROP TABLE IF EXISTS e2e_oai; CREATE TABLE e2e_oai (id text, deleted bool, title text)"
+        psql "$DB_URL" -qAtX -v ON_ERROR_STOP=1 -c "\\copy e2e_oai FROM '$LOGS/$LABEL.sickle.csv' WITH (FORMAT csv)"
+        # What sheaf should serve: every oai_dc-disseminable record, under its served identifier
+        # (sheaf:<source>:<id> when an earlier source holds the same identifier).
+        local served="SELECT CASE WHEN EXISTS (SELECT 1 FROM records d WHERE d.oai_identifier = r.oai_identifier
+                                                  AND d.source_id < r.source_id)
+                                   THEN 'sheaf:' || s.name || ':' || r.oai_identifier ELSE r.oai_identifier END AS id,
+                              r.deleted, coalesce(r.normalized->'titles'->0->>'value', '') AS title
+                       FROM records r JOIN sources s ON s.id = r.source_id
+                       WHERE r.deleted OR r.normalized IS NOT NULL"
+        check "$LABEL f: records harvested by Sickle = records in the database" \
+            "$(q "SELECT count(*), count(DISTINCT id) FROM e2e_oai")" "$(q "SELECT count(*), count(*) FROM ($served) x")"
+        local bad
+        bad=$(q "SELECT count(*) FROM e2e_oai o FULL JOIN ($served) x ON x.id = o.id
+                 WHERE o.id IS NULL OR x.id IS NULL OR o.deleted <> x.deleted OR (NOT x.deleted AND o.title <> x.title)")
+        check "$LABEL f: records whose identifier, deleted flag or title differ" "$bad" 0
+        if [[ "$bad" != 0 ]]; then
+            q "SELECT o.id, x.id, o.deleted, x.deleted, o.title, x.title FROM e2e_oai o FULL JOIN ($served) x ON x.id = o.id
+               WHERE o.id IS NULL OR x.id IS NULL OR o.deleted <> x.deleted OR (NOT x.deleted AND o.title <> x.title) LIMIT 5" >&2
+        fi
+    else
+        fail "$LABEL f: Sickle failed on sheaf's /oai (see $LOGS/$LABEL.sickle.log)"
+        tail -n 20 "$LOGS/$LABEL.sickle.log" >&2
+    fi
+    kill "$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" 2>/dev/null || true
+    SHEAF_PID=""
 }
 
 kill_scenario() {
