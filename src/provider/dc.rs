@@ -240,20 +240,10 @@ mod tests {
     #[test]
     fn every_vocabulary_type_and_identifier_scheme_comes_back() {
         let mut rec = seed();
-        rec.types = [
-            "article",
-            "review",
-            "book",
-            "book-part",
-            "thesis",
-            "conference-paper",
-            "report",
-            "preprint",
-            "dataset",
-            "other",
-        ]
-        .map(String::from)
-        .to_vec();
+        rec.types = crate::normalize::TYPE_VOCABULARY
+            .iter()
+            .map(|t| (*t).to_owned())
+            .collect();
         let ident = |s: &str, v: &str| crate::normalize::Identifier {
             scheme: s.into(),
             value: v.into(),
