@@ -315,7 +315,8 @@ async fn every_filter_selects_exactly_its_records() {
 
     let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     let seed = "oai:dvostok.example.org:article/123";
-    let cases: Vec<(Vec<(&str, &str)>, BTreeSet<String>)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, BTreeSet<String>);
+    let cases: Vec<Case> = vec![
         (vec![], set(&["a:1", "a:2", "a:3", "a:4", seed])),
         (vec![("q", "carbon")], set(&["a:1"])),
         (vec![("q", "forests -carbon")], set(&[])),
@@ -500,7 +501,7 @@ async fn pages_have_no_gaps_or_repeats_while_a_harvest_writes() {
                 inserted.insert(id);
             }
             harvest_ok(&h, &s2, &full()).await;
-            if step % 3 == 0 {
+            if step.is_multiple_of(3) {
                 let victim = format!("oai:bulk:{}", 40 - step);
                 p1.delete_record(&victim, at);
                 touched.insert(victim);
