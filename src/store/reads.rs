@@ -152,7 +152,8 @@ impl Store {
         .await?)
     }
 
-    /// Writes re-normalized fields; each changed record gets a new change sequence.
+    /// Writes re-normalized fields; each changed record gets a new change sequence. A record
+    /// that became a tombstone since its batch was read is left alone.
     pub async fn apply_renormalized(&self, rows: &[Renormalized]) -> Result<u64, StoreError> {
         if rows.is_empty() {
             return Ok(0);
@@ -177,7 +178,7 @@ impl Store {
              work_key = u.work_key, updated_at = now(), change_seq = nextval('record_change_seq') \
              FROM UNNEST($1::bigint[], $2::jsonb[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) \
                   AS u(id, normalized, title, doi, issued, languages, types, flags, work_key) \
-             WHERE r.id = u.id RETURNING r.change_seq) \
+             WHERE r.id = u.id AND NOT r.deleted RETURNING r.change_seq) \
              SELECT count(*), max(change_seq) FROM changed",
         )
         .bind(&ids)
