@@ -197,6 +197,10 @@ pub struct HarvestArgs {
 
 /// `sheaf sources …`
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only obscure the clap derive"
+)]
 pub enum SourcesCmd {
     /// List registered sources.
     List {
@@ -222,6 +226,25 @@ pub enum SourcesCmd {
         /// Register without contacting the endpoint.
         #[arg(long)]
         no_check: bool,
+        /// Extra request header `Name: value` (repeatable), e.g. an API key.
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// HTTP basic auth user; the password comes from --password-env or --password-file.
+        #[arg(long, value_name = "USER")]
+        basic_auth_user: Option<String>,
+        /// Environment variable holding the basic auth password (read at each run).
+        #[arg(long, value_name = "VAR", requires = "basic_auth_user")]
+        password_env: Option<String>,
+        /// File holding the basic auth password (read at each run).
+        #[arg(long, value_name = "FILE", requires = "basic_auth_user")]
+        password_file: Option<std::path::PathBuf>,
+        /// PEM file of extra CA certificates to trust for this endpoint.
+        #[arg(long, value_name = "FILE")]
+        ca_bundle: Option<std::path::PathBuf>,
+        /// Any other per-source setting as `key = value` in TOML (repeatable), e.g.
+        /// `--setting 'request_timeout_secs = 600'` or `--setting 'window_days = 30'`.
+        #[arg(long = "setting", value_name = "KEY = VALUE")]
+        settings: Vec<String>,
     },
     /// Show one source.
     Show {
@@ -796,8 +819,24 @@ async fn sources_cmd(store: &Store, cfg: &Config, cmd: SourcesCmd) -> anyhow::Re
             prefix,
             schedule,
             no_check,
+            headers,
+            basic_auth_user,
+            password_env,
+            password_file,
+            ca_bundle,
+            settings,
         } => {
             let base = parse_base_url(&url)?;
+            let settings = source_settings_from_flags(
+                &settings,
+                &headers,
+                basic_auth_user.map(|username| crate::source_settings::BasicAuth {
+                    username,
+                    password_env,
+                    password_file,
+                }),
+                ca_bundle,
+            )?;
             if let Some(line) = &schedule {
                 crate::schedule::CronSchedule::parse(line)?;
             }
@@ -806,7 +845,8 @@ async fn sources_cmd(store: &Store, cfg: &Config, cmd: SourcesCmd) -> anyhow::Re
             let repo = if no_check {
                 None
             } else {
-                let http = HttpClient::new(cfg.http.to_http_config())?;
+                let http = HttpClient::new(cfg.http.to_http_config())?
+                    .for_endpoint(&settings.endpoint_options()?)?;
                 let client = crate::oai::OaiClient::new(http, base.as_str())?;
                 Some(
                     crate::oai::validate::validate_endpoint(&client, &prefix, &sets)
@@ -832,6 +872,9 @@ async fn sources_cmd(store: &Store, cfg: &Config, cmd: SourcesCmd) -> anyhow::Re
                     ),
                     other => other.into(),
                 })?;
+            if !settings.is_empty() {
+                store.set_source_settings(s.id, &settings.to_json()).await?;
+            }
             match repo {
                 Some(r) => println!("added {} ({r}) for {}", s.name, s.base_url),
                 None => println!("added {} for {} (not checked)", s.name, s.base_url),
@@ -863,6 +906,9 @@ async fn sources_cmd(store: &Store, cfg: &Config, cmd: SourcesCmd) -> anyhow::Re
                 "repository:  {}",
                 s.repository_name.as_deref().unwrap_or("-")
             );
+            if s.settings.as_object().is_some_and(|m| !m.is_empty()) {
+                println!("settings:    {}", serde_json::to_value(&s)?["settings"]);
+            }
             println!(
                 "schedule:    {}  enabled: {}",
                 s.schedule.as_deref().unwrap_or("(none)"),
@@ -1110,6 +1156,48 @@ async fn runs_list(store: &Store, args: RunsArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Per-source settings from `sources add` flags: `--setting` TOML lines first, then the
+/// dedicated flags; checked (header syntax, password source, CA file) before anything is
+/// stored.
+fn source_settings_from_flags(
+    lines: &[String],
+    headers: &[String],
+    basic_auth: Option<crate::source_settings::BasicAuth>,
+    ca_bundle: Option<std::path::PathBuf>,
+) -> anyhow::Result<crate::source_settings::SourceSettings> {
+    let mut table = toml::Table::new();
+    for line in lines {
+        let t: toml::Table = toml::from_str(line)
+            .with_context(|| format!("--setting {line:?}: not `key = value`"))?;
+        for (key, value) in t {
+            // Checked one key at a time so the error names the key.
+            let one = toml::Table::from_iter([(key.clone(), value.clone())]);
+            one.try_into::<crate::source_settings::SourceSettings>()
+                .map_err(|e| anyhow::anyhow!("--setting {key}: {}", e.message()))?;
+            table.insert(key, value);
+        }
+    }
+    let mut settings: crate::source_settings::SourceSettings = table
+        .try_into()
+        .map_err(|e: toml::de::Error| anyhow::anyhow!("--setting: {}", e.message()))?;
+    for h in headers {
+        let (name, value) = h
+            .split_once(':')
+            .with_context(|| format!("--header {h:?}: use `Name: value`"))?;
+        settings
+            .headers
+            .insert(name.trim().to_owned(), value.trim().to_owned());
+    }
+    if basic_auth.is_some() {
+        settings.basic_auth = basic_auth;
+    }
+    if ca_bundle.is_some() {
+        settings.ca_bundle = ca_bundle;
+    }
+    settings.validate()?;
+    Ok(settings)
 }
 
 #[cfg(test)]

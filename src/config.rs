@@ -227,6 +227,8 @@ pub struct HarvestSection {
     pub sweep_interval_days: u64,
     /// Largest date window of a first harvest, in days (adaptive windows); 0 = one list.
     pub window_days: u64,
+    /// Largest metadata of one record in KiB; larger records are quarantined.
+    pub max_record_kib: u64,
 }
 
 impl Default for HarvestSection {
@@ -239,6 +241,7 @@ impl Default for HarvestSection {
             run_deadline_secs: d.run_deadline.as_secs(),
             sweep_interval_days: d.sweep_interval.map_or(0, |i| i.as_secs() / 86_400),
             window_days: d.window.map_or(0, |i| i.as_secs() / 86_400),
+            max_record_kib: d.max_record_bytes / 1024,
         }
     }
 }
@@ -254,6 +257,7 @@ impl HarvestSection {
             sweep_interval: (self.sweep_interval_days > 0)
                 .then(|| Duration::from_secs(self.sweep_interval_days * 86_400)),
             window: (self.window_days > 0).then(|| Duration::from_secs(self.window_days * 86_400)),
+            max_record_bytes: self.max_record_kib.max(1).saturating_mul(1024),
         }
     }
 }

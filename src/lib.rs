@@ -15,6 +15,7 @@ pub mod oai;
 pub mod provider;
 pub mod schedule;
 pub mod service;
+pub mod source_settings;
 pub mod sources_file;
 pub mod store;
 pub mod telemetry;

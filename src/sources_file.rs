@@ -38,6 +38,8 @@ pub struct DeclaredSource {
     /// Enabled (default true).
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Per-source settings (`[source.settings]`); when given they replace the stored ones.
+    pub settings: Option<crate::source_settings::SourceSettings>,
 }
 
 fn oai_dc() -> String {
@@ -92,6 +94,11 @@ pub fn load(path: &Path) -> Result<SourcesFile, SourcesFileError> {
         if let Some(line) = &s.schedule {
             CronSchedule::parse(line).map_err(|e| bad(format!("schedule: {e}")))?;
         }
+        if let Some(settings) = &s.settings {
+            settings
+                .validate()
+                .map_err(|e| bad(format!("settings: {e}")))?;
+        }
     }
     Ok(file)
 }
@@ -103,9 +110,16 @@ pub async fn sync(store: &Store, file: &SourcesFile) -> Result<(usize, usize), S
         let mut sets = d.sets.clone();
         sets.sort();
         sets.dedup();
+        if let Some(settings) = &d.settings
+            && let Some(s) = store.source_by_name(&d.name).await?
+            && s.settings != settings.to_json()
+        {
+            store.set_source_settings(s.id, &settings.to_json()).await?;
+            updated += 1;
+        }
         match store.source_by_name(&d.name).await? {
             None => {
-                store
+                let created = store
                     .insert_source(&NewSource {
                         name: d.name.clone(),
                         base_url: d.url.clone(),
@@ -114,6 +128,11 @@ pub async fn sync(store: &Store, file: &SourcesFile) -> Result<(usize, usize), S
                         schedule: d.schedule.clone(),
                     })
                     .await?;
+                if let Some(settings) = d.settings.as_ref().filter(|s| !s.is_empty()) {
+                    store
+                        .set_source_settings(created.id, &settings.to_json())
+                        .await?;
+                }
                 if !d.enabled {
                     store
                         .update_source(

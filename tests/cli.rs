@@ -13,6 +13,8 @@ fn sheaf(db: &TestDb) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sheaf"));
     c.env("DATABASE_URL", &db.url)
         .env("SHEAF_LOG__LEVEL", "warn")
+        // One list per run, so page counts are exact (windows: tests/windows.rs).
+        .env("SHEAF_HARVEST__WINDOW_DAYS", "0")
         .env_remove("SHEAF_CONFIG");
     c
 }
@@ -563,4 +565,72 @@ async fn sources_add_validates_the_endpoint() {
     assert!(out.starts_with("1 (joined"), "{out}");
     run_ok(sheaf(&db).args(["sources", "remove", "j"]));
     assert!(db.store.list_sources().await.unwrap().is_empty());
+}
+
+/// `sources add` takes per-source settings: headers, basic auth by reference, any other
+/// setting as TOML; they are checked before anything is stored and shown redacted.
+#[tokio::test]
+async fn sources_add_takes_settings_checks_them_and_shows_them_redacted() {
+    let db = TestDb::new().await;
+    let url = "http://127.0.0.1:9/oai";
+    let add = |extra: &[&str]| {
+        let mut c = sheaf(&db);
+        c.args(["sources", "add", "s", url, "--no-check"])
+            .args(extra)
+            .env("HARVEST_TEST_PW", "pw");
+        c
+    };
+    for (bad, says) in [
+        (vec!["--setting", "nope = 1"], "nope"),
+        (vec!["--setting", "window_days = \"a year\""], "window_days"),
+        (vec!["--header", "Host: x"], "Host"),
+        (vec!["--header", "no colon"], "Name: value"),
+        (
+            vec![
+                "--basic-auth-user",
+                "u",
+                "--password-env",
+                "HARVEST_TEST_UNSET_VAR_9",
+            ],
+            "HARVEST_TEST_UNSET_VAR_9",
+        ),
+        (vec!["--ca-bundle", "/nonexistent/ca.pem"], "ca_bundle"),
+    ] {
+        let out = add(&bad).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad:?} accepted");
+        assert!(err.contains(says), "{bad:?}: {err}");
+    }
+    assert!(db.store.list_sources().await.unwrap().is_empty());
+
+    run_ok(&mut add(&[
+        "--header",
+        "X-Api-Key: k-123",
+        "--basic-auth-user",
+        "harvester",
+        "--password-env",
+        "HARVEST_TEST_PW",
+        "--setting",
+        "window_days = 30",
+        "--setting",
+        "request_timeout_secs = 600",
+    ]));
+    let shown: serde_json::Value =
+        serde_json::from_str(&run_ok(sheaf(&db).args(["sources", "show", "s", "--json"]))).unwrap();
+    assert_eq!(
+        shown["settings"],
+        serde_json::json!({
+            "request_timeout_secs": 600,
+            "window_days": 30,
+            "headers": {"X-Api-Key": "***"},
+            "basic_auth": {"username": "harvester", "password_env": "HARVEST_TEST_PW"}
+        })
+    );
+    let text = run_ok(sheaf(&db).args(["sources", "show", "s"]));
+    assert!(
+        text.contains("settings:") && !text.contains("k-123"),
+        "{text}"
+    );
+    let stored = db.store.source_by_name("s").await.unwrap().unwrap();
+    assert_eq!(stored.settings["headers"]["X-Api-Key"], "k-123");
 }

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::oai::error::OaiErrorCode;
 use crate::oai::response::Payload;
 use crate::oai::{Granularity, HttpClient, ListArgs, OaiClient, OaiError, Request, Verb};
+use crate::source_settings::{SettingsError, SourceSettings};
 use crate::store::sources::IdentifyUpdate;
 use crate::store::{
     Checkpoint, ListPosition, NewRun, PageCounts, QuarantineRow, Run, RunStatus, Source, Store,
@@ -47,6 +48,8 @@ pub struct HarvestConfig {
     pub sweep_interval: Option<Duration>,
     /// Largest date window of a first harvest (adaptive windows); `None` = one list.
     pub window: Option<Duration>,
+    /// Largest metadata of one record; larger records are quarantined, not stored.
+    pub max_record_bytes: u64,
 }
 
 impl Default for HarvestConfig {
@@ -58,6 +61,7 @@ impl Default for HarvestConfig {
             run_deadline: Duration::from_secs(12 * 3600),
             sweep_interval: Some(Duration::from_secs(7 * 86_400)),
             window: Some(Duration::from_secs(365 * 86_400)),
+            max_record_bytes: 8 << 20,
         }
     }
 }
@@ -90,6 +94,9 @@ pub enum HarvestError {
     /// The window could not be planned.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// The source's settings are unusable (a missing password variable, a bad CA file).
+    #[error("source settings: {0}")]
+    Settings(#[from] SettingsError),
     /// Talking to the endpoint failed.
     #[error(transparent)]
     Oai(#[from] OaiError),
@@ -260,7 +267,9 @@ impl Harvester {
         queued: Option<&Run>,
         stop: &CancellationToken,
     ) -> Result<Run, HarvestError> {
-        let client = OaiClient::new(self.http.clone(), &source.base_url)?;
+        let settings = SourceSettings::from_json(&source.settings)?;
+        let http = self.http.for_endpoint(&settings.endpoint_options()?)?;
+        let client = OaiClient::new(http, &source.base_url)?;
         if let Some(dead) = self.store.abandon_running(source.id).await? {
             progress.note(&format!(
                 "run {} was left running by a stopped worker; marked abandoned",
@@ -329,7 +338,16 @@ impl Harvester {
             _ => Granularity::Day,
         };
 
-        let chunking = self.chunking(source, granularity, &identify.payload, first_response_date);
+        let window = settings.window().unwrap_or(self.cfg.window);
+        let chunking = window.and_then(|span| {
+            chunking(
+                source,
+                span,
+                granularity,
+                &identify.payload,
+                first_response_date,
+            )
+        });
         let new_run = match &resume {
             Some(r) => {
                 progress.note(&format!(
@@ -429,10 +447,22 @@ impl Harvester {
         tracing::Span::current().record("run.id", run.id);
         tracing::info!(run.id = run.id, from = ?run.window_from, until = ?run.window_until, "run started");
 
-        let deadline = self.cfg.run_deadline;
+        let deadline = settings.run_deadline().unwrap_or(self.cfg.run_deadline);
         let outcome = match tokio::time::timeout(
             deadline,
-            self.page_loop(&client, &run, granularity, chunking, progress, stop),
+            self.page_loop(
+                &client,
+                &run,
+                ListSetup {
+                    granularity,
+                    chunking,
+                    max_record_bytes: settings
+                        .max_record_bytes()
+                        .unwrap_or(self.cfg.max_record_bytes),
+                },
+                progress,
+                stop,
+            ),
         )
         .await
         {
@@ -481,8 +511,7 @@ impl Harvester {
         &self,
         client: &OaiClient,
         run: &Run,
-        granularity: Granularity,
-        chunking: Option<Chunking>,
+        setup: ListSetup,
         progress: &dyn Progress,
         stop: &CancellationToken,
     ) -> Result<(), HarvestError> {
@@ -497,16 +526,18 @@ impl Harvester {
         };
         let (tx, mut rx) =
             mpsc::channel::<Result<FetchedPage, ListEnd>>(self.cfg.prefetch_pages.max(1));
+        let setup_record_cap = setup.max_record_bytes;
         let plan = ListsPlan {
             lists,
             prefix: run.metadata_prefix.clone(),
             window,
-            chunking,
-            granularity,
+            chunking: setup.chunking,
+            granularity: setup.granularity,
             start_list: run.set_index.max(0) as usize,
             start_token: run.resumption_token.clone(),
             start_pos: run.list.clone(),
             max_empty_pages: self.cfg.max_empty_pages,
+            max_record_bytes: setup.max_record_bytes,
         };
         let producer = tokio::spawn(produce(client.clone(), plan, tx));
         let lease = (self.worker_id.as_str(), self.cfg.lease_ttl);
@@ -572,37 +603,9 @@ impl Harvester {
         drop(rx);
         producer.abort();
         if result.is_ok() {
-            self.retry_quarantine(client, run).await?;
+            self.retry_quarantine(client, run, setup_record_cap).await?;
         }
         result
-    }
-
-    /// Adaptive windows for this source, if its lists may be cut: a window size is set, the
-    /// earliest datestamp is known and the server honours `from`/`until`.
-    fn chunking(
-        &self,
-        source: &Source,
-        granularity: Granularity,
-        identify: &Payload,
-        first_response_date: Option<DateTime<Utc>>,
-    ) -> Option<Chunking> {
-        let span = self.cfg.window?;
-        let ignores_dates = ["from_ignored", "until_ignored"]
-            .iter()
-            .any(|q| source.quirks.get(*q).and_then(|v| v.as_bool()) == Some(true));
-        if ignores_dates {
-            return None;
-        }
-        let earliest = match identify {
-            Payload::Identify(id) => crate::oai::datestamp::parse_datestamp(&id.earliest_datestamp),
-            _ => None,
-        };
-        Chunking::plan(
-            granularity,
-            earliest,
-            first_response_date.unwrap_or_else(Utc::now),
-            chrono::TimeDelta::from_std(span).ok()?,
-        )
     }
 
     fn sweep_due(&self, source: &Source, deleted_policy: &str) -> bool {
@@ -683,7 +686,12 @@ impl Harvester {
 
     /// Asks again, by GetRecord, for records earlier pages could not parse; what now
     /// parses is stored and its quarantine entry resolved.
-    async fn retry_quarantine(&self, client: &OaiClient, run: &Run) -> Result<(), HarvestError> {
+    async fn retry_quarantine(
+        &self,
+        client: &OaiClient,
+        run: &Run,
+        max_record_bytes: u64,
+    ) -> Result<(), HarvestError> {
         let pending = self
             .store
             .unresolved_quarantine(run.source_id, 1000)
@@ -700,9 +708,12 @@ impl Harvester {
             };
             match client.request(&req).await {
                 Ok((resp, _)) => {
-                    if let Payload::Records(mut r) = resp.payload {
-                        records.append(&mut r);
-                        resolved.push(q.id);
+                    if let Payload::Records(r) = resp.payload {
+                        let (mut ok, too_large) = split_oversized(r, max_record_bytes);
+                        if too_large.is_empty() {
+                            records.append(&mut ok);
+                            resolved.push(q.id);
+                        }
                     }
                 }
                 Err(e) => {
@@ -724,6 +735,40 @@ impl Harvester {
     }
 }
 
+/// Adaptive windows for this source, if its lists may be cut: the earliest datestamp is
+/// known and the server honours `from`/`until`.
+fn chunking(
+    source: &Source,
+    span: Duration,
+    granularity: Granularity,
+    identify: &Payload,
+    first_response_date: Option<DateTime<Utc>>,
+) -> Option<Chunking> {
+    let ignores_dates = ["from_ignored", "until_ignored"]
+        .iter()
+        .any(|q| source.quirks.get(*q).and_then(|v| v.as_bool()) == Some(true));
+    if ignores_dates {
+        return None;
+    }
+    let earliest = match identify {
+        Payload::Identify(id) => crate::oai::datestamp::parse_datestamp(&id.earliest_datestamp),
+        _ => None,
+    };
+    Chunking::plan(
+        granularity,
+        earliest,
+        first_response_date.unwrap_or_else(Utc::now),
+        chrono::TimeDelta::from_std(span).ok()?,
+    )
+}
+
+/// How a run's lists are cut and checked, decided when the run starts.
+struct ListSetup {
+    granularity: Granularity,
+    chunking: Option<Chunking>,
+    max_record_bytes: u64,
+}
+
 /// What the producer needs to walk a run's lists.
 struct ListsPlan {
     /// One list per set (`None` = no set).
@@ -740,6 +785,7 @@ struct ListsPlan {
     start_token: Option<String>,
     start_pos: ListPosition,
     max_empty_pages: u32,
+    max_record_bytes: u64,
 }
 
 /// Restarts from the start one list may take before the run fails (a server whose tokens
@@ -829,6 +875,7 @@ async fn produce(
                 after_set: after_set.clone(),
                 fresh: pos.list_high_water.is_none(),
                 max_empty_pages: plan.max_empty_pages,
+                max_record_bytes: plan.max_record_bytes,
                 note: note.take(),
             };
             match produce_list(&client, list, &tx).await {
@@ -975,6 +1022,7 @@ struct ListRun {
     /// Started from the list's beginning (so a short list is suspect).
     fresh: bool,
     max_empty_pages: u32,
+    max_record_bytes: u64,
     /// Why this list was restarted, for the first page's warnings.
     note: Option<String>,
 }
@@ -1018,6 +1066,7 @@ async fn produce_list(
         after_set,
         fresh,
         max_empty_pages,
+        max_record_bytes,
         mut note,
     } = list;
     let resuming = resume_token.is_some();
@@ -1158,7 +1207,16 @@ async fn produce_list(
         let quarantine = rescue(client, bad, &first, &mut warnings).await;
         let mut records = records;
         records.extend(quarantine.1);
-        let quarantine = quarantine.0;
+        let mut quarantine = quarantine.0;
+        let (records, too_large) = split_oversized(records, max_record_bytes);
+        for q in too_large {
+            warnings.push(format!(
+                "record {} quarantined: {}",
+                q.oai_identifier.as_deref().unwrap_or("(no identifier)"),
+                q.error
+            ));
+            quarantine.push(q);
+        }
         let prepared = tokio::task::spawn_blocking(move || page::prepare(records))
             .await
             .unwrap_or_default();
@@ -1232,6 +1290,35 @@ async fn produce_list(
             None => return Ok(ListDone::Ended { dates_ignored }),
         }
     }
+}
+
+/// Separates records whose metadata is larger than `limit` bytes (quarantine rows, raw XML
+/// kept for an operator) from the rest.
+fn split_oversized(
+    records: Vec<crate::oai::OaiRecord>,
+    limit: u64,
+) -> (Vec<crate::oai::OaiRecord>, Vec<QuarantineRow>) {
+    let (ok, big): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| {
+        r.metadata
+            .as_ref()
+            .is_none_or(|m| m.raw_xml.len() as u64 <= limit)
+    });
+    let rows = big
+        .into_iter()
+        .map(|r| {
+            let raw = r.metadata.map(|m| m.raw_xml).unwrap_or_default();
+            QuarantineRow {
+                error: format!(
+                    "record too large: {} bytes of metadata (limit {limit})",
+                    raw.len()
+                ),
+                oai_identifier: Some(r.header.identifier),
+                byte_offset: None,
+                raw: raw.into_bytes(),
+            }
+        })
+        .collect();
+    (ok, rows)
 }
 
 /// Tries each unparseable record once more by GetRecord; returns the quarantine rows for

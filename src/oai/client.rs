@@ -65,6 +65,41 @@ impl Default for HttpConfig {
     }
 }
 
+/// Per-endpoint overrides of [`HttpConfig`] (a source's settings, resolved): extra
+/// headers, basic auth, extra trusted CAs, timeouts and caps.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointOptions {
+    /// Headers added to every request (values marked sensitive: never logged).
+    pub headers: Vec<(reqwest::header::HeaderName, HeaderValue)>,
+    /// User name and password for HTTP basic auth.
+    pub basic_auth: Option<(String, String)>,
+    /// PEM bundle of CA certificates trusted in addition to the system roots.
+    pub ca_bundle_pem: Option<Vec<u8>>,
+    /// Overrides of the global timeouts and caps.
+    pub connect_timeout: Option<Duration>,
+    /// See [`HttpConfig::read_timeout`].
+    pub read_timeout: Option<Duration>,
+    /// See [`HttpConfig::request_timeout`].
+    pub request_timeout: Option<Duration>,
+    /// See [`HttpConfig::max_response_bytes`].
+    pub max_response_bytes: Option<u64>,
+    /// See [`HttpConfig::use_post`].
+    pub use_post: Option<bool>,
+}
+
+impl EndpointOptions {
+    fn is_default(&self) -> bool {
+        self.headers.is_empty()
+            && self.basic_auth.is_none()
+            && self.ca_bundle_pem.is_none()
+            && self.connect_timeout.is_none()
+            && self.read_timeout.is_none()
+            && self.request_timeout.is_none()
+            && self.max_response_bytes.is_none()
+            && self.use_post.is_none()
+    }
+}
+
 /// A fetched body and what it cost.
 #[derive(Debug, Clone)]
 pub struct Fetched {
@@ -99,40 +134,33 @@ struct HostGate {
 impl HttpClient {
     /// Builds the client. Installs the ring TLS provider once per process.
     pub fn new(cfg: HttpConfig) -> Result<Self, OaiError> {
-        // Ignored error: another part of the process installed a provider first.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_static("text/xml, application/xml;q=0.9, */*;q=0.1"),
-        );
-        if let Some(from) = cfg
-            .from_email
-            .as_deref()
-            .and_then(|f| HeaderValue::from_str(f).ok())
-        {
-            headers.insert(FROM, from);
-        }
-        let client = reqwest::Client::builder()
-            .user_agent(format!(
-                "sheaf/{} (+{})",
-                env!("CARGO_PKG_VERSION"),
-                cfg.contact
-            ))
-            .default_headers(headers)
-            .connect_timeout(cfg.connect_timeout)
-            .read_timeout(cfg.read_timeout)
-            .timeout(cfg.request_timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .build()
-            .map_err(|e| OaiError::InvalidUrl {
-                url: String::new(),
-                reason: format!("cannot build HTTP client: {e}"),
-            })?;
+        let client = build_client(&cfg, &EndpointOptions::default())?;
         Ok(Self {
             client,
             cfg: Arc::new(cfg),
             hosts: Arc::default(),
+        })
+    }
+
+    /// A client for one endpoint with its own options, sharing this client's per-host
+    /// politeness gates (so a source with custom headers still counts against its host).
+    pub fn for_endpoint(&self, opts: &EndpointOptions) -> Result<Self, OaiError> {
+        if opts.is_default() {
+            return Ok(self.clone());
+        }
+        let base = &*self.cfg;
+        let cfg = HttpConfig {
+            connect_timeout: opts.connect_timeout.unwrap_or(base.connect_timeout),
+            read_timeout: opts.read_timeout.unwrap_or(base.read_timeout),
+            request_timeout: opts.request_timeout.unwrap_or(base.request_timeout),
+            max_response_bytes: opts.max_response_bytes.unwrap_or(base.max_response_bytes),
+            use_post: opts.use_post.unwrap_or(base.use_post),
+            ..base.clone()
+        };
+        Ok(Self {
+            client: build_client(&cfg, opts)?,
+            cfg: Arc::new(cfg),
+            hosts: self.hosts.clone(),
         })
     }
 
@@ -251,6 +279,63 @@ impl HttpClient {
     }
 }
 
+/// The reqwest client for `cfg` and one endpoint's options.
+fn build_client(cfg: &HttpConfig, opts: &EndpointOptions) -> Result<reqwest::Client, OaiError> {
+    // Ignored error: another part of the process installed a provider first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        ACCEPT,
+        HeaderValue::from_static("text/xml, application/xml;q=0.9, */*;q=0.1"),
+    );
+    if let Some(from) = cfg
+        .from_email
+        .as_deref()
+        .and_then(|f| HeaderValue::from_str(f).ok())
+    {
+        headers.insert(FROM, from);
+    }
+    for (name, value) in &opts.headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    if let Some((user, password)) = &opts.basic_auth {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let mut v = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| {
+            build_error("basic auth credentials are not a valid header value".into())
+        })?;
+        // Never logged; reqwest also drops it on a redirect to another host.
+        v.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, v);
+    }
+    let mut builder = reqwest::Client::builder()
+        .user_agent(format!(
+            "sheaf/{} (+{})",
+            env!("CARGO_PKG_VERSION"),
+            cfg.contact
+        ))
+        .default_headers(headers)
+        .connect_timeout(cfg.connect_timeout)
+        .read_timeout(cfg.read_timeout)
+        .timeout(cfg.request_timeout)
+        .redirect(reqwest::redirect::Policy::limited(5));
+    if let Some(pem) = &opts.ca_bundle_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| build_error(format!("CA bundle: {e}")))?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder
+        .build()
+        .map_err(|e| build_error(format!("cannot build HTTP client: {e}")))
+}
+
+fn build_error(reason: String) -> OaiError {
+    OaiError::InvalidUrl {
+        url: String::new(),
+        reason,
+    }
+}
+
 /// Inflates a gzip body; `Err(Some(limit))` when it would exceed `limit` bytes,
 /// `Err(None)` when it is not valid gzip.
 fn gunzip_capped(body: &[u8], limit: u64) -> Result<Vec<u8>, Option<u64>> {
@@ -271,17 +356,34 @@ fn classify(e: reqwest::Error, url: &str, deadline: Duration) -> OaiError {
             after: deadline,
         };
     }
-    let text = format!("{e:?}");
-    if text.contains("certificate") || text.contains("Tls") || text.contains("tls") {
+    if let Some(message) = tls_cause(&e) {
         return OaiError::Tls {
             url: url.to_owned(),
-            message: e.to_string(),
+            message,
         };
     }
     OaiError::Network {
         url: url.to_owned(),
         source: e,
     }
+}
+
+/// The TLS failure behind a request error, found by type in its cause chain (a rustls
+/// error, possibly wrapped in the `io::Error`s of the connection).
+fn tls_cause(e: &reqwest::Error) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(t) = err.downcast_ref::<rustls::Error>() {
+            return Some(t.to_string());
+        }
+        // An io::Error's `source()` skips the error it wraps; step into it instead (the
+        // connector nests io::Errors around the rustls error).
+        cur = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 /// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3).

@@ -13,7 +13,7 @@ pub mod request;
 pub mod response;
 pub mod validate;
 
-pub use client::{HttpClient, HttpConfig, OaiClient};
+pub use client::{EndpointOptions, HttpClient, HttpConfig, OaiClient};
 pub use datestamp::Granularity;
 pub use error::{OaiError, OaiErrorCode, ProtocolError};
 pub use request::{ListArgs, Request, Verb};

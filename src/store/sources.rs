@@ -54,6 +54,19 @@ pub struct Source {
     pub last_run_at: Option<DateTime<Utc>>,
     /// When the last deletion sweep completed.
     pub last_sweep_at: Option<DateTime<Utc>>,
+    /// Per-source overrides ([`crate::source_settings::SourceSettings`] as JSON); header
+    /// values are redacted whenever a source is serialized (CLI, API).
+    #[serde(serialize_with = "redacted_settings")]
+    pub settings: serde_json::Value,
+}
+
+fn redacted_settings<S: serde::Serializer>(v: &serde_json::Value, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize as _;
+    match crate::source_settings::SourceSettings::from_json(v) {
+        Ok(settings) => settings.redacted().serialize(s),
+        // Unreadable settings are shown as an error, never echoed.
+        Err(e) => serde_json::json!({ "error": e.to_string() }).serialize(s),
+    }
 }
 
 /// What it takes to register a source.
@@ -91,7 +104,7 @@ macro_rules! source_columns {
         "id, name, base_url, metadata_prefix, sets, schedule, enabled, repository_name, \
      granularity, earliest_datestamp, deleted_record, compression, quirks, next_run_at, not_before, \
      lease_owner, lease_expires_at, created_at, updated_at, consecutive_failures, last_run_status, last_run_at, \
-     last_sweep_at"
+     last_sweep_at, settings"
     };
 }
 
@@ -114,6 +127,23 @@ impl Store {
     }
 
     /// A source by name.
+    /// Replaces a source's settings (already validated by the caller).
+    pub async fn set_source_settings(
+        &self,
+        source_id: i64,
+        settings: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let res = sqlx::query("UPDATE sources SET settings = $2, updated_at = now() WHERE id = $1")
+            .bind(source_id)
+            .bind(settings)
+            .execute(&self.pool)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("source {source_id}")));
+        }
+        Ok(())
+    }
+
     pub async fn source_by_name(&self, name: &str) -> Result<Option<Source>, StoreError> {
         let sql = concat!(
             "SELECT ",

@@ -425,6 +425,8 @@ pub struct RequestLog {
     pub page: Option<usize>,
     pub accept_encoding: Option<String>,
     pub user_agent: Option<String>,
+    /// Every request header (name lower-cased, value as text), for per-source headers/auth.
+    pub headers: Vec<(String, String)>,
     /// HTTP status sent; 0 when no response head was sent (`Hang`).
     pub status: u16,
     /// OAI `<error code>` in the (unfaulted or `OaiError`) body.
@@ -443,6 +445,14 @@ impl RequestLog {
             .filter(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
             .collect()
+    }
+
+    /// A request header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Names of the arguments sent, in order.
@@ -751,6 +761,10 @@ async fn handle(
         params,
         accept_encoding: hdr(header::ACCEPT_ENCODING),
         user_agent: hdr(header::USER_AGENT),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
         status: 0,
         oai_error: None,
         fault: None,
