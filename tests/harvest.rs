@@ -784,3 +784,50 @@ async fn a_deletion_sweep_tombstones_records_no_longer_listed() {
             .all(|r| r.verb.as_deref() != Some("ListIdentifiers"))
     );
 }
+
+/// `db renormalize` reads a batch, then writes: a record a harvest changed in between keeps
+/// the harvest's fields (the write is conditional on the content hash it was computed from).
+#[tokio::test]
+async fn renormalize_never_overwrites_a_record_changed_since_it_was_read() {
+    let db = TestDb::new().await;
+    let p = FakeProvider::start(
+        ProviderConfig::default(),
+        FakeRecord::series(2, utc("2022-01-01T00:00:00Z")),
+    )
+    .await;
+    let src = add_source(&db.store, "fake", &p.base_url(), &[]).await;
+    harvest_ok(&harvester(&db.store), &src, &opts()).await;
+    let batch = db.store.raw_batch(None, 0, 10).await.unwrap();
+    assert_eq!(batch.len(), 2);
+    let rows: Vec<_> = batch
+        .iter()
+        .map(|r| {
+            let dc = sheaf::oai::response::parse_metadata_fragment(&r.raw_metadata).unwrap();
+            let mut f = sheaf::harvest::page::normalized_fields(&dc);
+            f.id = r.id;
+            f.title = Some("stale".into());
+            f
+        })
+        .collect();
+    let hashes: Vec<Vec<u8>> = batch.iter().map(|r| r.content_hash.clone()).collect();
+    // A harvest rewrites the first record meanwhile.
+    sqlx::query("UPDATE records SET content_hash = '\\x01', title = 'fresh' WHERE id = $1")
+        .bind(batch[0].id)
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    let written = db.store.apply_renormalized(&rows, &hashes).await.unwrap();
+    assert_eq!(written, 1, "only the untouched record is rewritten");
+    let titles: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT id, title FROM records ORDER BY id")
+            .fetch_all(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        titles,
+        vec![
+            (batch[0].id, Some("fresh".into())),
+            (batch[1].id, Some("stale".into()))
+        ]
+    );
+}

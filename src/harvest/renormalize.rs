@@ -28,8 +28,9 @@ pub async fn renormalize(
         let batch = store.raw_batch(source_id, after, 500).await?;
         let Some(last) = batch.last() else { break };
         after = last.id;
-        let (changed, examined, unparseable) = tokio::task::spawn_blocking(move || {
+        let batch_result = tokio::task::spawn_blocking(move || {
             let mut changed = Vec::new();
+            let mut hashes = Vec::new();
             let mut unparseable = 0u64;
             let examined = batch.len() as u64;
             for r in batch {
@@ -43,15 +44,17 @@ pub async fn renormalize(
                 let fields = super::page::normalized_fields(&dc);
                 if r.normalized.as_ref() != Some(&fields.normalized) {
                     changed.push(Renormalized { id: r.id, ..fields });
+                    hashes.push(r.content_hash);
                 }
             }
-            (changed, examined, unparseable)
+            (changed, hashes, examined, unparseable)
         })
         .await
         .unwrap_or_default();
+        let (changed, hashes, examined, unparseable) = batch_result;
         report.examined += examined;
         report.unparseable += unparseable;
-        report.changed += store.apply_renormalized(&changed).await?;
+        report.changed += store.apply_renormalized(&changed, &hashes).await?;
     }
     Ok(report)
 }

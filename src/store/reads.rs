@@ -65,6 +65,8 @@ pub struct RawRecord {
     pub raw_metadata: String,
     /// What is stored now.
     pub normalized: Option<serde_json::Value>,
+    /// Content hash when read: the rewrite only applies if the record is unchanged since.
+    pub content_hash: Vec<u8>,
 }
 
 /// New normalized fields for one record.
@@ -142,7 +144,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<RawRecord>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, raw_metadata, normalized FROM records WHERE id > $1 AND raw_metadata IS NOT NULL AND NOT deleted \
+            "SELECT id, raw_metadata, normalized, content_hash FROM records WHERE id > $1 AND raw_metadata IS NOT NULL AND NOT deleted \
              AND ($2::bigint IS NULL OR source_id = $2) ORDER BY id LIMIT $3",
         )
         .bind(after_id)
@@ -152,11 +154,22 @@ impl Store {
         .await?)
     }
 
-    /// Writes re-normalized fields; each changed record gets a new change sequence. A record
-    /// that became a tombstone since its batch was read is left alone.
-    pub async fn apply_renormalized(&self, rows: &[Renormalized]) -> Result<u64, StoreError> {
+    /// Writes re-normalized fields; each changed record gets a new change sequence.
+    /// `read_hashes[i]` is the content hash `rows[i]` was computed from: a record a harvest
+    /// changed (or tombstoned) since its batch was read is left alone, so stale fields never
+    /// overwrite fresh ones.
+    pub async fn apply_renormalized(
+        &self,
+        rows: &[Renormalized],
+        read_hashes: &[Vec<u8>],
+    ) -> Result<u64, StoreError> {
         if rows.is_empty() {
             return Ok(0);
+        }
+        if rows.len() != read_hashes.len() {
+            return Err(StoreError::BadData(
+                "one read hash per re-normalized row".into(),
+            ));
         }
         let sep = "\u{1f}";
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
@@ -176,9 +189,9 @@ impl Store {
              types = COALESCE(string_to_array(NULLIF(u.types, ''), E'\\x1f'), '{}'), \
              flags = COALESCE(string_to_array(NULLIF(u.flags, ''), E'\\x1f'), '{}'), \
              work_key = u.work_key, updated_at = now(), change_seq = nextval('record_change_seq') \
-             FROM UNNEST($1::bigint[], $2::jsonb[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) \
-                  AS u(id, normalized, title, doi, issued, languages, types, flags, work_key) \
-             WHERE r.id = u.id AND NOT r.deleted RETURNING r.change_seq) \
+             FROM UNNEST($1::bigint[], $2::jsonb[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[]) \
+                  AS u(id, normalized, title, doi, issued, languages, types, flags, work_key, read_hash) \
+             WHERE r.id = u.id AND NOT r.deleted AND r.content_hash = u.read_hash RETURNING r.change_seq) \
              SELECT count(*), max(change_seq) FROM changed",
         )
         .bind(&ids)
@@ -190,6 +203,7 @@ impl Store {
         .bind(&types)
         .bind(&flags)
         .bind(&keys)
+        .bind(read_hashes)
         .fetch_one(&mut *tx)
         .await?;
         if changed > 0 {
