@@ -521,7 +521,8 @@ fn is_classification(s: &str) -> bool {
 
 fn subjects<'a>(ctx: &mut Ctx, values: impl Iterator<Item = &'a DcValue>) -> Vec<LangValue> {
     let mut out: Vec<LangValue> = Vec::new();
-    let mut keys: Vec<(String, Option<String>)> = Vec::new();
+    // Case-folded value of each `out` entry (its language is `out[i].lang`).
+    let mut keys: Vec<String> = Vec::new();
     for v in values {
         let Some(t) = ctx.clean(&v.value, Mode::Line) else {
             continue;
@@ -545,8 +546,8 @@ fn subjects<'a>(ctx: &mut Ctx, values: impl Iterator<Item = &'a DcValue>) -> Vec
                 continue;
             }
             let lang = ctx.lang_for(v.lang.as_deref(), p);
-            let key = (text::fold_case(p), lang.clone());
-            if keys.contains(&key) {
+            let key = text::fold_case(p);
+            if keys.iter().zip(&out).any(|(k, o)| *k == key && o.lang == lang) {
                 continue;
             }
             keys.push(key);

@@ -314,15 +314,6 @@ fn same_person(a: &Person, b: &Person) -> bool {
     }
 }
 
-fn variant(p: &Person, lang: &Option<String>) -> NameVariant {
-    NameVariant {
-        name: p.name.clone(),
-        family: p.family.clone(),
-        given: p.given.clone(),
-        lang: lang.clone(),
-    }
-}
-
 /// Builds the person list from (person, lang) in document order.
 ///
 /// Per-locale copies of one author list (OJS 3.4: `Лукин` ru, `Lukin` en, `Захарова` ru,
@@ -336,60 +327,40 @@ pub(crate) fn assemble(
     people: Vec<(Person, Option<String>)>,
     main_lang: Option<&str>,
 ) -> Vec<Person> {
-    let by_lang = if people.iter().all(|(_, l)| l.is_some()) {
+    if people.iter().all(|(_, l)| l.is_some()) {
         let keys: Vec<&str> = people.iter().filter_map(|(_, l)| l.as_deref()).collect();
-        try_merge(
-            &people,
-            &keys,
-            false,
-            |key| Some(key.to_owned()),
-            |keys| main_lang.and_then(|m| keys.iter().position(|k| *k == m)),
-        )
-    } else {
-        None
-    };
+        let plan = merge_plan(&people, &keys, false, |keys| {
+            main_lang.and_then(|m| keys.iter().position(|k| *k == m))
+        });
+        if let Some(plan) = plan {
+            return merged(people, &plan, true);
+        }
+    }
     // Else group by script, with the strict check; the same whatever `xml:lang` said, so
     // that normalizing the output again (where unmerged people carry no language) agrees.
-    let merged = by_lang.or_else(|| {
-        // Languages play no part here: the same name twice is one entry.
-        let mut unique: Vec<(Person, Option<String>)> = Vec::with_capacity(people.len());
-        for (p, _) in &people {
-            if !unique.iter().any(|(q, _)| q.name == p.name) {
-                unique.push((p.clone(), None));
-            }
+    // Languages play no part here: the same name twice is one entry, which is also the
+    // unmerged result.
+    let mut unique: Vec<(Person, Option<String>)> = Vec::with_capacity(people.len());
+    for (p, _) in people {
+        if !unique.iter().any(|(q, _)| q.name == p.name) {
+            unique.push((p, None));
         }
-        let keys: Vec<&str> = unique
-            .iter()
-            .map(|(p, _)| script_of(&p.name))
-            .collect::<Option<_>>()?;
-        // Languages are not known: variants carry none.
-        try_merge(
-            &unique,
-            &keys,
-            true,
-            |_| None,
-            |keys| {
-                let want = if main_lang.is_some_and(super::text::is_cyrillic_lang) {
-                    "cyrillic"
-                } else {
-                    "latin"
-                };
-                main_lang.and_then(|_| keys.iter().position(|k| *k == want))
-            },
-        )
+    }
+    let keys: Option<Vec<&str>> = unique.iter().map(|(p, _)| script_of(&p.name)).collect();
+    let plan = keys.and_then(|keys| {
+        merge_plan(&unique, &keys, true, |keys| {
+            let want = if main_lang.is_some_and(super::text::is_cyrillic_lang) {
+                "cyrillic"
+            } else {
+                "latin"
+            };
+            main_lang.and_then(|_| keys.iter().position(|k| *k == want))
+        })
     });
-    match merged {
-        Some(m) => m,
-        None => {
-            // Unmerged, the same name under two locales is still one person.
-            let mut out: Vec<Person> = Vec::with_capacity(people.len());
-            for (p, _) in people {
-                if !out.iter().any(|q| q.name == p.name) {
-                    out.push(p);
-                }
-            }
-            out
-        }
+    match plan {
+        // Languages are not known: variants carry none.
+        Some(plan) => merged(unique, &plan, false),
+        None => unique.into_iter().map(|(p, _)| p).collect(),
     }
 }
 
@@ -533,16 +504,21 @@ fn same_person_strict(a: &Person, b: &Person) -> bool {
     family_alike && given_alike
 }
 
-/// Merges when the grouping is clear (see [`assemble`]); `keys[i]` is the group of
-/// `people[i]`, `lang_of` the variant language of a group, `primary` picks the group
-/// whose form leads.
-fn try_merge(
+/// How per-locale copies merge: `groups[g][i]` is the index of the i-th person of group
+/// `g`; `primary` is the group whose form leads.
+struct MergePlan {
+    groups: Vec<Vec<usize>>,
+    primary: usize,
+}
+
+/// Decides whether the grouping is clear (see [`assemble`]); `keys[i]` is the group of
+/// `people[i]`, `primary` picks the group whose form leads.
+fn merge_plan(
     people: &[(Person, Option<String>)],
     keys: &[&str],
     strict: bool,
-    lang_of: impl Fn(&str) -> Option<String>,
     primary: impl Fn(&[&str]) -> Option<usize>,
-) -> Option<Vec<Person>> {
+) -> Option<MergePlan> {
     if people.len() < 2 || keys.len() != people.len() {
         return None;
     }
@@ -556,16 +532,9 @@ fn try_merge(
         return None;
     }
     let n = people.len() / groups_keys.len();
-    let groups: Vec<Vec<&Person>> = groups_keys
+    let groups: Vec<Vec<usize>> = groups_keys
         .iter()
-        .map(|g| {
-            people
-                .iter()
-                .zip(keys)
-                .filter(|(_, k)| *k == g)
-                .map(|((p, _), _)| p)
-                .collect()
-        })
+        .map(|g| (0..keys.len()).filter(|&i| keys[i] == *g).collect())
         .collect();
     if groups.iter().any(|g| g.len() != n) {
         return None;
@@ -584,34 +553,62 @@ fn try_merge(
         return None;
     }
     for i in 0..n {
+        let first = &people[groups[0][i]].0;
         for g in &groups[1..] {
+            let other = &people[g[i]].0;
             let alike = if strict {
-                same_person_strict(groups[0][i], g[i])
+                same_person_strict(first, other)
             } else {
-                same_person(groups[0][i], g[i])
+                same_person(first, other)
             };
             if !alike {
                 return None;
             }
         }
     }
-    let primary_idx = primary(&groups_keys).unwrap_or(0);
+    Some(MergePlan {
+        primary: primary(&groups_keys).unwrap_or(0),
+        groups,
+    })
+}
+
+/// Carries out a [`MergePlan`], moving the names into the variants; a variant's language
+/// is its person's `xml:lang` when `with_lang`.
+fn merged(people: Vec<(Person, Option<String>)>, plan: &MergePlan, with_lang: bool) -> Vec<Person> {
+    let mut slots: Vec<Option<(Person, Option<String>)>> = people.into_iter().map(Some).collect();
+    let n = plan.groups.first().map_or(0, Vec::len);
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let lead = groups[primary_idx][i];
-        let variants: Vec<NameVariant> = groups_keys
+        let orcid = plan
+            .groups
             .iter()
-            .zip(&groups)
-            .map(|(key, g)| variant(g[i], &lang_of(key)))
-            .collect();
-        let orcid = groups.iter().find_map(|g| g[i].orcid.clone());
-        out.push(Person {
-            name: lead.name.clone(),
-            family: lead.family.clone(),
-            given: lead.given.clone(),
-            orcid,
-            variants,
-        });
+            .find_map(|g| slots[g[i]].as_ref().and_then(|(p, _)| p.orcid.clone()));
+        let mut lead = None;
+        let mut variants = Vec::with_capacity(plan.groups.len());
+        for (gi, g) in plan.groups.iter().enumerate() {
+            // Every index is in exactly one group once: each slot is taken once.
+            let Some((p, lang)) = slots[g[i]].take() else {
+                continue;
+            };
+            if gi == plan.primary {
+                lead = Some((p.name.clone(), p.family.clone(), p.given.clone()));
+            }
+            variants.push(NameVariant {
+                name: p.name,
+                family: p.family,
+                given: p.given,
+                lang: if with_lang { lang } else { None },
+            });
+        }
+        if let Some((name, family, given)) = lead {
+            out.push(Person {
+                name,
+                family,
+                given,
+                orcid,
+                variants,
+            });
+        }
     }
-    Some(out)
+    out
 }

@@ -142,7 +142,7 @@ fn parse_parts(seg: &str, parts: &mut SourceParts) {
 /// first label or year.
 fn parse_free(s: &str, parts: &mut SourceParts) {
     let has_digit = s.bytes().any(|b| b.is_ascii_digit());
-    match MARKER.find(s).filter(|_| has_digit) {
+    match has_digit.then(|| MARKER.find(s)).flatten() {
         Some(m) => {
             if parts.title.is_none() {
                 parts.title = clean_title(&s[..m.start()]);

@@ -58,13 +58,15 @@ pub(crate) fn clean(raw: &str, mode: Mode) -> Option<Cleaned<'_>> {
         s = Cow::Owned(strip_tags(&s));
     }
     if scan.amp || (repaired && s.contains('&')) {
-        let decoded = htmlize::unescape(s.as_ref()).into_owned();
-        // Triple-escaped markup (`&lt;p&gt;`) only shows its tags after this decode.
-        s = if decoded.contains('<') && decoded != s.as_ref() {
-            Cow::Owned(strip_tags(&decoded))
-        } else {
-            Cow::Owned(decoded)
-        };
+        // Borrowed back when nothing was decoded: no copy, and no new tags to strip.
+        if let Cow::Owned(decoded) = htmlize::unescape(s.as_ref()) {
+            // Triple-escaped markup (`&lt;p&gt;`) only shows its tags after this decode.
+            s = if decoded.contains('<') && decoded != s.as_ref() {
+                Cow::Owned(strip_tags(&decoded))
+            } else {
+                Cow::Owned(decoded)
+            };
+        }
         recheck = true;
     }
     let (text, odd_chars) = collapse(&s, mode);
@@ -464,7 +466,19 @@ pub(crate) fn strip_tags(s: &str) -> String {
         }
         match parse_tag(after) {
             Some((len, name, closing)) => {
-                let lname = name.to_ascii_lowercase();
+                // Tag names are short ASCII: lower-cased on the stack, not in a new String.
+                let mut buf = [0u8; 32];
+                let lname: Cow<'_, str> = match buf.get_mut(..name.len()) {
+                    Some(b) => {
+                        b.copy_from_slice(name.as_bytes());
+                        b.make_ascii_lowercase();
+                        match std::str::from_utf8(b) {
+                            Ok(l) => Cow::Borrowed(l),
+                            Err(_) => Cow::Owned(name.to_ascii_lowercase()),
+                        }
+                    }
+                    None => Cow::Owned(name.to_ascii_lowercase()),
+                };
                 if !closing && (lname == "script" || lname == "style") {
                     let close = format!("</{lname}");
                     let lower = after.to_ascii_lowercase();
@@ -754,39 +768,86 @@ fn english_word(w: &str) -> Option<u8> {
 /// Letters looked at: enough to be sure, cheap on long abstracts.
 const GUESS_SAMPLE: usize = 120;
 
+/// Letter counts over the first [`GUESS_SAMPLE`] letters of a value.
+#[derive(Default)]
+struct Tally {
+    cyr: usize,
+    ascii_latin: usize,
+    other: usize,
+    /// A Cyrillic letter outside the Russian alphabet was seen.
+    foreign_cyr: bool,
+    /// Byte offset where the sample ends.
+    scanned_to: usize,
+}
+
+impl Tally {
+    fn letters(&self) -> usize {
+        self.cyr + self.ascii_latin + self.other
+    }
+}
+
+/// Counts the letters of `s` by script; `None` as soon as `stop` holds (callers pass a
+/// condition that, once true, stays true, so stopping early changes no answer).
+fn tally(s: &str, stop: impl Fn(&Tally) -> bool) -> Option<Tally> {
+    let mut t = Tally {
+        scanned_to: s.len(),
+        ..Tally::default()
+    };
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    // Bytes, not chars: ASCII and Cyrillic (U+0400–U+04FF, lead bytes D0–D3) are read
+    // without decoding; anything else is decoded.
+    while i < bytes.len() {
+        let b = bytes[i];
+        let len = if b < 0x80 {
+            t.ascii_latin += usize::from(b.is_ascii_alphabetic());
+            1
+        } else if let (0xD0..=0xD3, Some(&b2)) = (b, bytes.get(i + 1)) {
+            t.cyr += 1;
+            // А–я (U+0410–U+044F), Ё (U+0401), ё (U+0451) are the Russian alphabet.
+            let russian = matches!(
+                (b, b2),
+                (0xD0, 0x90..=0xBF | 0x81) | (0xD1, 0x80..=0x8F | 0x91)
+            );
+            t.foreign_cyr |= !russian;
+            2
+        } else {
+            let Some(c) = s.get(i..).and_then(|r| r.chars().next()) else {
+                break;
+            };
+            t.other += usize::from(c.is_alphabetic());
+            c.len_utf8()
+        };
+        if stop(&t) {
+            return None;
+        }
+        if t.letters() >= GUESS_SAMPLE {
+            t.scanned_to = i;
+            break;
+        }
+        i += len;
+    }
+    Some(t)
+}
+
 /// The language a value's script makes certain: `ru` for Russian-alphabet Cyrillic (no
 /// letters of other Cyrillic alphabets), `en` for ASCII Latin text with at least two
 /// distinct English function words.
 pub(crate) fn guess_lang(s: &str) -> Option<&'static str> {
-    let mut cyr = 0usize;
-    let mut ascii_latin = 0usize;
-    let mut other = 0usize;
-    let mut foreign_cyr = false;
-    let mut scanned_to = s.len();
-    for (i, c) in s.char_indices() {
-        if c.is_ascii() {
-            ascii_latin += usize::from(c.is_ascii_alphabetic());
-        } else if ('\u{400}'..='\u{4FF}').contains(&c) {
-            cyr += 1;
-            foreign_cyr |= !(('\u{410}'..='\u{44F}').contains(&c) || c == 'ё' || c == 'Ё');
-        } else if c.is_alphabetic() {
-            other += 1;
-        }
-        if cyr + ascii_latin + other >= GUESS_SAMPLE {
-            scanned_to = i;
-            break;
-        }
-    }
-    let letters = cyr + ascii_latin + other;
+    tally(s, |_| false).and_then(|t| decide_lang(s, &t))
+}
+
+fn decide_lang(s: &str, t: &Tally) -> Option<&'static str> {
+    let letters = t.letters();
     if letters < 3 {
         return None;
     }
-    if cyr * 10 >= letters * 8 {
-        return (!foreign_cyr).then_some("ru");
+    if t.cyr * 10 >= letters * 8 {
+        return (!t.foreign_cyr).then_some("ru");
     }
-    if cyr == 0 && other * 20 <= letters {
+    if t.cyr == 0 && t.other * 20 <= letters {
         let mut seen = 0u64;
-        for w in s[..scanned_to].split(|c: char| !c.is_ascii_alphabetic()) {
+        for w in s[..t.scanned_to].split(|c: char| !c.is_ascii_alphabetic()) {
             if let Some(k) = english_word(w) {
                 seen |= 1 << k;
                 if seen.count_ones() >= 2 {
@@ -826,10 +887,16 @@ pub(crate) fn is_cyrillic_lang(lang: &str) -> bool {
 
 /// True when the script of `text` plainly contradicts the declared language.
 pub(crate) fn lang_conflicts(declared: &str, text: &str) -> bool {
-    match guess_lang(text) {
-        Some("ru") => !is_cyrillic_lang(declared),
-        Some("en") => is_cyrillic_lang(declared),
-        _ => false,
+    // Only one guess can conflict, so the scan stops once that guess is ruled out: `en`
+    // needs no Cyrillic at all; `ru` needs the Russian alphabet and at least 80% Cyrillic
+    // of at most GUESS_SAMPLE letters, so more than a fifth of the sample otherwise rules it out.
+    if is_cyrillic_lang(declared) {
+        tally(text, |t| t.cyr > 0).is_some_and(|t| decide_lang(text, &t) == Some("en"))
+    } else {
+        tally(text, |t| {
+            t.foreign_cyr || (t.ascii_latin + t.other) * 5 > GUESS_SAMPLE
+        })
+        .is_some_and(|t| decide_lang(text, &t) == Some("ru"))
     }
 }
 
@@ -858,6 +925,37 @@ mod tests {
                         "{s:?}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn early_exit_conflict_check_agrees_with_the_full_guess() {
+        let full = |declared: &str, text: &str| match guess_lang(text) {
+            Some("ru") => !is_cyrillic_lang(declared),
+            Some("en") => is_cyrillic_lang(declared),
+            _ => false,
+        };
+        let en = "The paper examines the policy of the region and its relations with China. ";
+        let ru = "В статье рассматривается внешняя политика России в отношении региона. ";
+        let mut texts = vec![
+            String::new(),
+            "ab".to_owned(),
+            "Україна і Росія".to_owned(),
+            "Ελληνικά κείμενα".to_owned(),
+        ];
+        // Every mix of Latin and Cyrillic, so the 80% boundary and the sample limit are crossed.
+        for n in 0..8 {
+            for m in 0..8 {
+                texts.push(format!("{}{}", en.repeat(n), ru.repeat(m)));
+                texts.push(format!("{}{}", ru.repeat(m), en.repeat(n)));
+                let cut: String = en.chars().take(n * 4).collect();
+                texts.push(format!("{}{cut}", ru.repeat(m)));
+            }
+        }
+        for t in &texts {
+            for d in ["en", "ru", "uk", "de"] {
+                assert_eq!(lang_conflicts(d, t), full(d, t), "{d} {t:?}");
             }
         }
     }

@@ -222,6 +222,21 @@ struct Acc {
     metadata: Option<RecordMetadata>,
 }
 
+/// A resolved namespace as a URI ("" if none). Known namespaces are borrowed constants:
+/// no allocation per event on the hot path (the profile showed it).
+fn namespace_uri(ns: ResolveResult<'_>) -> Cow<'static, str> {
+    match ns {
+        ResolveResult::Bound(n) => match n.0 {
+            OAI_NS => Cow::Borrowed(OAI_NS),
+            DC_NS => Cow::Borrowed(DC_NS),
+            OAI_DC_NS => Cow::Borrowed(OAI_DC_NS),
+            DCTERMS_NS => Cow::Borrowed(DCTERMS_NS),
+            other => Cow::Owned(other.to_owned()),
+        },
+        _ => Cow::Borrowed(""),
+    }
+}
+
 /// An attribute value unescaped and trimmed (no unescaping pass when it has no `&`).
 fn attr_text(raw: &str) -> String {
     if raw.contains('&') {
@@ -631,10 +646,13 @@ impl<'i> Parser<'i> {
         let mut cur: Option<DcValue> = None;
         loop {
             let before = self.reader.buffer_position() as usize;
-            let (ns_uri, event) = self.next_event()?;
+            // Only the root and the DC fields need their namespace: the other events are
+            // read without resolving one (most are text).
+            let event = self.reader.read_event().map_err(|e| self.qx_err(e))?;
             match event {
                 Event::DocType(_) => return Err(self.xml_err("DTD not allowed")),
                 Event::Start(e) if level == 0 && out.is_none() => {
+                    let ns_uri = self.namespace_of(&e);
                     is_dc =
                         e.local_name().as_ref() == "dc" && (ns_uri == OAI_DC_NS || ns_uri == DC_NS);
                     root = Some((
@@ -659,6 +677,7 @@ impl<'i> Parser<'i> {
                     level += 1;
                     self.check_depth(level)?;
                     if is_dc && level == 2 {
+                        let ns_uri = self.namespace_of(&e);
                         let mut v = Self::dc_value(&e, &ns_uri);
                         // The raw text up to the next tag bounds the decoded value
                         // (references only shrink): one allocation instead of regrowth.
@@ -718,23 +737,14 @@ impl<'i> Parser<'i> {
     /// The next event with its element namespace resolved to an owned URI ("" if none).
     fn next_event(&mut self) -> Result<(Cow<'static, str>, Event<'i>), OaiError> {
         match self.reader.read_resolved_event() {
-            Ok((ns, event)) => {
-                // Known namespaces are borrowed constants: no allocation per event on the
-                // hot path (the profile showed it).
-                let uri = match ns {
-                    ResolveResult::Bound(n) => match n.0 {
-                        OAI_NS => Cow::Borrowed(OAI_NS),
-                        DC_NS => Cow::Borrowed(DC_NS),
-                        OAI_DC_NS => Cow::Borrowed(OAI_DC_NS),
-                        DCTERMS_NS => Cow::Borrowed(DCTERMS_NS),
-                        other => Cow::Owned(other.to_owned()),
-                    },
-                    _ => Cow::Borrowed(""),
-                };
-                Ok((uri, event))
-            }
+            Ok((ns, event)) => Ok((namespace_uri(ns), event)),
             Err(e) => Err(self.qx_err(e)),
         }
+    }
+
+    /// The namespace URI of a start tag just read ("" if none).
+    fn namespace_of(&self, e: &BytesStart<'_>) -> Cow<'static, str> {
+        namespace_uri(self.reader.resolver().resolve_element(e.name()).0)
     }
 
     fn check_depth(&self, level: usize) -> Result<(), OaiError> {
