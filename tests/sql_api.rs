@@ -19,7 +19,6 @@ use sqlx::{Connection, PgConnection, Row};
 
 const SEED_OAI: &str = "oai:dvostok.example.org:article/123";
 const SEED_DOI: &str = "10.31857/s013128120020016-6";
-const EN_DOI: &str = "10.1234/kps.2022.7";
 const ORCID: &str = "0000-0002-1825-0097";
 
 /// Russian, 2022, no DOI: the "with a DOI" filter must drop it.
