@@ -13,6 +13,13 @@
 //! Records inserted during the walk appear if they sort after the cursor; records that stop
 //! matching are not returned afterwards. Only a record whose text (and so rank) changes
 //! mid-walk can be seen twice or not at all in a text-query walk.
+//!
+//! **Bounded ranking.** Ranking reads every candidate's search vector, so ranking all of a
+//! broad query's matches (a common keyword matches a sixth of a million-record database)
+//! costs seconds. A text-query walk therefore ranks the [`RANKED_CANDIDATES`] most recently
+//! stored matches (ids at or above a floor fixed by the first page and carried in the
+//! cursor) and then continues with the older matches newest first. Every match is still
+//! returned exactly once; only the order beyond the ranked part is by recency.
 
 use std::fmt;
 use std::str::FromStr;
@@ -29,6 +36,10 @@ const VIEW_COLUMNS: &str = "r.id, s.name AS source, r.oai_identifier, r.datestam
 
 /// Largest page a caller may ask for.
 pub const MAX_LIMIT: i64 = 1000;
+
+/// Matches of a text query that are ranked by relevance (the most recently stored ones);
+/// older matches follow newest first. Keeps a broad query within tens of milliseconds.
+pub const RANKED_CANDIDATES: i64 = 500;
 
 /// A filtered, optionally full-text, page request over live records.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,7 +152,11 @@ pub enum SearchCursor {
         rank: f32,
         /// Its id.
         id: i64,
+        /// The ranked part of the walk holds the matches with ids at or above this.
+        floor: i64,
     },
+    /// Past the ranked part of a text-query walk: matches with ids below this, newest first.
+    Older(i64),
 }
 
 /// A cursor string that this version did not write.
@@ -154,7 +169,10 @@ impl fmt::Display for SearchCursor {
         match self {
             // The rank travels as its bit pattern so the next page compares the exact value.
             Self::Id(id) => write!(f, "i{id}"),
-            Self::Rank { rank, id } => write!(f, "r{:08x}.{id}", rank.to_bits()),
+            Self::Rank { rank, id, floor } => {
+                write!(f, "r{:08x}.{id}.{floor}", rank.to_bits())
+            }
+            Self::Older(id) => write!(f, "o{id}"),
         }
     }
 }
@@ -169,6 +187,9 @@ impl FromStr for SearchCursor {
         if let Some(rest) = s.strip_prefix('i') {
             return Ok(Self::Id(id(rest)?));
         }
+        if let Some(rest) = s.strip_prefix('o') {
+            return Ok(Self::Older(id(rest)?));
+        }
         let rest = s.strip_prefix('r').ok_or(BadCursor)?;
         let (bits, rest) = rest.split_once('.').ok_or(BadCursor)?;
         if bits.len() != 8 {
@@ -178,9 +199,12 @@ impl FromStr for SearchCursor {
         if !rank.is_finite() {
             return Err(BadCursor);
         }
+        // Cursors written before the floor existed rank everything (floor 0).
+        let (last, floor) = rest.split_once('.').unwrap_or((rest, "0"));
         Ok(Self::Rank {
             rank,
-            id: id(rest)?,
+            id: id(last)?,
+            floor: id(floor)?,
         })
     }
 }
@@ -282,52 +306,21 @@ impl Store {
     /// set. See the module documentation for what the cursor guarantees.
     pub async fn search_records(&self, q: &RecordQuery) -> Result<RecordPage, StoreError> {
         let limit = q.limit.clamp(1, MAX_LIMIT);
-        let mut qb = QueryBuilder::<Postgres>::new("SELECT * FROM (SELECT ");
-        qb.push(VIEW_COLUMNS);
-        match &q.q {
-            Some(text) => qb
-                .push(", ts_rank(r.search, sheaf_search_query(")
-                .push_bind(text.clone())
-                .push(")) AS rank"),
-            None => qb.push(", NULL::real AS rank"),
-        };
-        qb.push(" FROM records r JOIN sources s ON s.id = r.source_id");
-        push_filters(&mut qb, q);
-        qb.push(") m");
-        match (q.cursor, q.q.is_some()) {
-            (Some(SearchCursor::Id(id)), false) => {
-                qb.push(" WHERE m.id > ").push_bind(id);
+        let (mut hits, next_cursor) = match (&q.q, q.cursor) {
+            (None, None) => self.id_page(q, None, limit).await?,
+            (None, Some(SearchCursor::Id(after))) => self.id_page(q, Some(after), limit).await?,
+            (Some(_), None) => {
+                let floor = self.rank_floor(q).await?;
+                self.ranked_page(q, floor, None, limit).await?
             }
-            (Some(SearchCursor::Rank { rank, id }), true) => {
-                qb.push(" WHERE (m.rank < ")
-                    .push_bind(rank)
-                    .push(" OR (m.rank = ")
-                    .push_bind(rank)
-                    .push(" AND m.id > ")
-                    .push_bind(id)
-                    .push("))");
+            (Some(_), Some(SearchCursor::Rank { rank, id, floor })) => {
+                self.ranked_page(q, floor, Some((rank, id)), limit).await?
             }
-            (None, _) => {}
+            (Some(_), Some(SearchCursor::Older(below))) => self.older_page(q, below, limit).await?,
             // A cursor of the other ordering would silently restart or skip.
-            (Some(_), _) => return Err(StoreError::BadData("cursor: wrong ordering".into())),
-        }
-        qb.push(if q.q.is_some() {
-            " ORDER BY m.rank DESC, m.id"
-        } else {
-            " ORDER BY m.id"
-        });
-        qb.push(" LIMIT ").push_bind(limit + 1);
-        let mut hits: Vec<Hit> = qb.build_query_as().fetch_all(&self.pool).await?;
-
-        let next_cursor = if hits.len() as i64 > limit {
-            hits.truncate(limit as usize);
-            hits.last().map(|h| match h.rank {
-                Some(rank) => SearchCursor::Rank { rank, id: h.row.id },
-                None => SearchCursor::Id(h.row.id),
-            })
-        } else {
-            None
+            (_, Some(_)) => return Err(StoreError::BadData("cursor: wrong ordering".into())),
         };
+        hits.truncate(limit as usize);
         let total = if q.with_total {
             let mut count = QueryBuilder::<Postgres>::new(
                 "SELECT count(*) FROM records r JOIN sources s ON s.id = r.source_id",
@@ -342,6 +335,134 @@ impl Store {
             next_cursor,
             total,
         })
+    }
+
+    /// Pushes `SELECT <view columns>, <rank> FROM records r JOIN sources s … WHERE <filters>`.
+    fn push_hits(qb: &mut QueryBuilder<Postgres>, q: &RecordQuery) {
+        qb.push("SELECT ").push(VIEW_COLUMNS);
+        match &q.q {
+            Some(text) => qb
+                .push(", ts_rank(r.search, sheaf_search_query(")
+                .push_bind(text.clone())
+                .push(")) AS rank"),
+            None => qb.push(", NULL::real AS rank"),
+        };
+        qb.push(" FROM records r JOIN sources s ON s.id = r.source_id");
+        push_filters(qb, q);
+    }
+
+    async fn fetch_hits(&self, mut qb: QueryBuilder<Postgres>) -> Result<Vec<Hit>, StoreError> {
+        // Not a named prepared statement: the plan must see the query text (a rare word and
+        // a common one want different plans), which a generic cached plan would not.
+        Ok(qb
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn id_page(
+        &self,
+        q: &RecordQuery,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<(Vec<Hit>, Option<SearchCursor>), StoreError> {
+        let mut qb = QueryBuilder::<Postgres>::new("");
+        Self::push_hits(&mut qb, q);
+        if let Some(id) = after {
+            qb.push(" AND r.id > ").push_bind(id);
+        }
+        qb.push(" ORDER BY r.id LIMIT ").push_bind(limit + 1);
+        let hits = self.fetch_hits(qb).await?;
+        let next =
+            (hits.len() as i64 > limit).then(|| SearchCursor::Id(hits[limit as usize - 1].row.id));
+        Ok((hits, next))
+    }
+
+    /// The lowest id of the [`RANKED_CANDIDATES`] newest matches; 0 when there are fewer.
+    async fn rank_floor(&self, q: &RecordQuery) -> Result<i64, StoreError> {
+        let mut qb = QueryBuilder::<Postgres>::new("SELECT CASE WHEN count(*) < ");
+        qb.push_bind(RANKED_CANDIDATES).push(
+            " THEN 0 ELSE min(id) END FROM (SELECT r.id FROM records r \
+             JOIN sources s ON s.id = r.source_id",
+        );
+        push_filters(&mut qb, q);
+        qb.push(" ORDER BY r.id DESC LIMIT ")
+            .push_bind(RANKED_CANDIDATES)
+            .push(") c");
+        Ok(qb
+            .build_query_scalar()
+            .persistent(false)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// The ranked part (ids at or above `floor`, by rank), topped up from the older matches
+    /// when it runs out within this page.
+    async fn ranked_page(
+        &self,
+        q: &RecordQuery,
+        floor: i64,
+        after: Option<(f32, i64)>,
+        limit: i64,
+    ) -> Result<(Vec<Hit>, Option<SearchCursor>), StoreError> {
+        let mut qb = QueryBuilder::<Postgres>::new("SELECT * FROM (");
+        Self::push_hits(&mut qb, q);
+        qb.push(" AND r.id >= ").push_bind(floor).push(") m");
+        if let Some((rank, id)) = after {
+            qb.push(" WHERE (m.rank < ")
+                .push_bind(rank)
+                .push(" OR (m.rank = ")
+                .push_bind(rank)
+                .push(" AND m.id > ")
+                .push_bind(id)
+                .push("))");
+        }
+        qb.push(" ORDER BY m.rank DESC, m.id LIMIT ")
+            .push_bind(limit + 1);
+        let mut hits = self.fetch_hits(qb).await?;
+        if hits.len() as i64 > limit {
+            let last = &hits[limit as usize - 1];
+            let next = SearchCursor::Rank {
+                rank: last.rank.unwrap_or(0.0),
+                id: last.row.id,
+                floor,
+            };
+            return Ok((hits, Some(next)));
+        }
+        if floor == 0 {
+            return Ok((hits, None));
+        }
+        // The ranked part ends in this page: fill it with the newest older matches.
+        let room = limit - hits.len() as i64;
+        let (older, more) = self.older_page(q, floor, room.max(0)).await?;
+        hits.extend(older);
+        let next = match more {
+            Some(cursor) => Some(cursor),
+            // The page is full and older matches remain: continue below the floor.
+            None if room == 0 && hits.len() as i64 > limit => Some(SearchCursor::Older(floor)),
+            None => None,
+        };
+        Ok((hits, next))
+    }
+
+    /// Matches with ids below `below`, newest first.
+    async fn older_page(
+        &self,
+        q: &RecordQuery,
+        below: i64,
+        limit: i64,
+    ) -> Result<(Vec<Hit>, Option<SearchCursor>), StoreError> {
+        let mut qb = QueryBuilder::<Postgres>::new("");
+        Self::push_hits(&mut qb, q);
+        qb.push(" AND r.id < ")
+            .push_bind(below)
+            .push(" ORDER BY r.id DESC LIMIT ")
+            .push_bind(limit + 1);
+        let hits = self.fetch_hits(qb).await?;
+        let next = (limit > 0 && hits.len() as i64 > limit)
+            .then(|| SearchCursor::Older(hits[limit as usize - 1].row.id));
+        Ok((hits, next))
     }
 
     /// Records changed after `since` in change order, at most `limit`, tombstones
@@ -386,11 +507,26 @@ mod tests {
             SearchCursor::Rank {
                 rank: 0.0607927,
                 id: 42,
+                floor: 7,
             },
-            SearchCursor::Rank { rank: 1e-20, id: 1 },
+            SearchCursor::Rank {
+                rank: 1e-20,
+                id: 1,
+                floor: 0,
+            },
+            SearchCursor::Older(12),
         ] {
             assert_eq!(c.to_string().parse::<SearchCursor>(), Ok(c), "{c}");
         }
+        // A rank cursor from before the floor existed ranks everything.
+        assert_eq!(
+            "r3f800000.5".parse::<SearchCursor>(),
+            Ok(SearchCursor::Rank {
+                rank: 1.0,
+                id: 5,
+                floor: 0
+            })
+        );
         for bad in [
             "",
             "i",
@@ -401,6 +537,9 @@ mod tests {
             "r3f8.1",
             "r7f800000.1",
             "rzzzzzzzz.1",
+            "r3f800000.1.x",
+            "o",
+            "o-3",
             "i1 ",
         ] {
             assert_eq!(bad.parse::<SearchCursor>(), Err(BadCursor), "{bad:?}");

@@ -1,0 +1,114 @@
+//! Bounded ranking of text queries (`store::search`): the newest `RANKED_CANDIDATES`
+//! matches come first by relevance, then older matches newest first, and a walk through
+//! every page returns each match exactly once, also while records are added.
+
+mod common;
+
+use common::db::TestDb;
+use common::harness::add_source;
+use sheaf::store::search::{RANKED_CANDIDATES, RecordQuery, SearchCursor};
+
+/// `n` records whose English titles say "policy" once, or three times for every seventh.
+async fn insert(db: &TestDb, source_id: i64, from: i64, n: i64) {
+    sqlx::query(
+        "INSERT INTO records (source_id, oai_identifier, content_hash, normalized) \
+         SELECT $1, 'oai:x:' || g, '\\x00', jsonb_build_object('titles', jsonb_build_array( \
+             jsonb_build_object('value', CASE WHEN g % 7 = 0 THEN 'policy policy policy ' || g \
+                                              ELSE 'policy and trade ' || g END, 'lang', 'en'))) \
+         FROM generate_series($2::bigint, $2 + $3 - 1) g",
+    )
+    .bind(source_id)
+    .bind(from)
+    .bind(n)
+    .execute(db.store.pool())
+    .await
+    .expect("insert records");
+}
+
+fn query(cursor: Option<SearchCursor>) -> RecordQuery {
+    RecordQuery {
+        q: Some("policy".into()),
+        limit: 150,
+        cursor,
+        ..RecordQuery::default()
+    }
+}
+
+#[tokio::test]
+async fn a_broad_query_ranks_the_newest_matches_then_walks_the_rest_exactly_once() {
+    let db = TestDb::new().await;
+    let src = add_source(&db.store, "s", "http://127.0.0.1:9/oai", &[]).await;
+    let n = RANKED_CANDIDATES + 300;
+    insert(&db, src.id, 1, n).await;
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM records ORDER BY id")
+        .fetch_all(db.store.pool())
+        .await
+        .unwrap();
+    let floor = ids[ids.len() - RANKED_CANDIDATES as usize];
+
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let page = db.store.search_records(&query(cursor)).await.unwrap();
+        seen.extend(page.items.iter().map(|r| r.id));
+        pages += 1;
+        if pages == 2 {
+            // Added mid-walk: newer than the floor, so part of the ranked part.
+            insert(&db, src.id, 10_000, 3).await;
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+        assert!(pages < 50, "the walk ends");
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "no record twice");
+    for id in &ids {
+        assert!(seen.contains(id), "record {id} missing");
+    }
+    // The ranked part first: every id at or above the floor before any below it.
+    let first_older = seen.iter().position(|id| *id < floor).unwrap();
+    assert!(seen[first_older..].iter().all(|id| *id < floor));
+    assert!(first_older >= RANKED_CANDIDATES as usize);
+    // Within it, the triple-"policy" titles (ids divisible by 7 in insert order) lead.
+    let top: Vec<i64> = seen[..20].to_vec();
+    let strong: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM records WHERE normalized->'titles'->0->>'value' LIKE 'policy policy%'",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap();
+    assert!(top.iter().all(|id| strong.contains(id)), "{top:?}");
+    // Below the floor: newest first.
+    let older = &seen[first_older..];
+    assert!(older.windows(2).all(|w| w[0] > w[1]));
+}
+
+#[tokio::test]
+async fn a_narrow_query_ranks_every_match() {
+    let db = TestDb::new().await;
+    let src = add_source(&db.store, "s", "http://127.0.0.1:9/oai", &[]).await;
+    insert(&db, src.id, 1, 40).await;
+    let page = db
+        .store
+        .search_records(&RecordQuery {
+            limit: 100,
+            ..query(None)
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 40);
+    assert!(page.next_cursor.is_none());
+    // Ranked throughout: the five strong titles first.
+    let strong = page.items[..5].iter().all(|r| {
+        r.normalized.as_ref().unwrap()["titles"][0]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("policy policy")
+    });
+    assert!(strong);
+}
