@@ -15,6 +15,7 @@
 #   BENCH_JOBS     parallel generator sessions (default 2)
 #   BENCH_BIN      sheaf binary (default: target/release/sheaf, built if missing)
 #   BENCH_HTTP     0 to skip the HTTP measurements (default 1: run when the routes exist)
+#   BENCH_SQL      0 to skip the SQL measurements (default 1)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -23,6 +24,7 @@ DB=${BENCH_DB:-sheaf_bench_query}
 N=${BENCH_RECORDS:-1000000}
 JOBS=${BENCH_JOBS:-2}
 BENCH_HTTP=${BENCH_HTTP:-1}
+BENCH_SQL=${BENCH_SQL:-1}
 DB_URL="${ADMIN_URL%/*}/$DB"
 BIN=${BENCH_BIN:-target/release/sheaf}
 PORT=${BENCH_PORT:-18089}
@@ -258,6 +260,7 @@ count=$(q -c "SELECT count(*) FROM bench_queries")
 SEARCH_SQL="SELECT * FROM (SELECT r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets, r.normalized, r.updated_at, ts_rank(r.search, sheaf_search_query(%L)) AS rank FROM records r JOIN sources s ON s.id = r.source_id WHERE NOT r.deleted AND r.search @@ sheaf_search_query(%L)) m ORDER BY m.rank DESC, m.id LIMIT 21"
 
 echo "== $N records in $DB ($(q -c "SELECT pg_size_pretty(pg_total_relation_size('records'))") records table), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ $BENCH_SQL == 1 ]]; then
 # Warm the OS cache with the table and its TOAST (the machine has the RAM for it), so the
 # figures are of a warm server rather than of the disk.
 q -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
@@ -315,6 +318,7 @@ t0=$(date +%s.%N)
 rows=$(psql -X -At "$DB_URL" -c "COPY (SELECT record FROM sheaf_api.records ORDER BY change_seq) TO STDOUT" | wc -l)
 t1=$(date +%s.%N)
 awk -v n="$rows" -v a="$t0" -v b="$t1" 'BEGIN { printf "psql COPY feed: %d records in %.2f s = %d records/s\n", n, b - a, n / (b - a) }'
+fi
 
 # --- HTTP ---------------------------------------------------------------------------------------
 if [[ $BENCH_HTTP == 1 ]]; then
