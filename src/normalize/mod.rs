@@ -547,7 +547,11 @@ fn subjects<'a>(ctx: &mut Ctx, values: impl Iterator<Item = &'a DcValue>) -> Vec
             }
             let lang = ctx.lang_for(v.lang.as_deref(), p);
             let key = text::fold_case(p);
-            if keys.iter().zip(&out).any(|(k, o)| *k == key && o.lang == lang) {
+            if keys
+                .iter()
+                .zip(&out)
+                .any(|(k, o)| *k == key && o.lang == lang)
+            {
                 continue;
             }
             keys.push(key);

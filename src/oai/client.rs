@@ -378,7 +378,10 @@ fn tls_cause(e: &reqwest::Error) -> Option<String> {
         }
         // An io::Error's `source()` skips the error it wraps; step into it instead (the
         // connector nests io::Errors around the rustls error).
-        cur = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        cur = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
             None => err.source(),
         };
