@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
@@ -422,6 +422,15 @@ fn records_of(xml: &str) -> Vec<sheaf::oai::OaiRecord> {
     }
 }
 
+/// `normalize` over every record that has metadata.
+fn normalize_all(records: &[sheaf::oai::OaiRecord]) -> Vec<sheaf::normalize::Normalized> {
+    records
+        .iter()
+        .filter_map(|r| r.metadata.as_ref())
+        .map(|md| normalize(&md.dc))
+        .collect()
+}
+
 /// Checks the fixture is what the benchmark claims before timing anything.
 fn check_fixture(xml: &str) {
     let records = records_of(xml);
@@ -529,4 +538,44 @@ criterion_group! {
         .sample_size(20);
     targets = benches
 }
-criterion_main!(parse_normalize);
+
+/// `PN_STAGE=<stage>`: run one stage ten times on the page and exit, without criterion,
+/// for counting instructions under valgrind (deterministic, unlike wall time on a shared
+/// machine). Stages: `none` (fixture and warm-up only, to subtract), `bare_scan`, `parse`,
+/// `parse_normalize`, `normalize_only`.
+fn run_stage(stage: &str) {
+    let xml = page(RECORDS, 0x5eed_0001);
+    let parsed = records_of(&xml);
+    // Warm-up outside the counted part: regexes compile on first use.
+    black_box(normalize_all(&parsed));
+    for _ in 0..10 {
+        match stage {
+            "none" => {}
+            "bare_scan" => {
+                black_box(bare_scan(&xml));
+            }
+            "parse" => {
+                black_box(records_of(&xml));
+            }
+            "parse_normalize" => {
+                let records = records_of(&xml);
+                let out = normalize_all(&records);
+                black_box((records, out));
+            }
+            "normalize_only" => {
+                black_box(normalize_all(&parsed));
+            }
+            other => panic!("unknown PN_STAGE {other:?}"),
+        }
+    }
+}
+
+fn main() {
+    if let Ok(stage) = std::env::var("PN_STAGE") {
+        run_stage(&stage);
+        return;
+    }
+    // What `criterion_main!` expands to.
+    parse_normalize();
+    Criterion::default().configure_from_args().final_summary();
+}
