@@ -142,8 +142,8 @@ pub fn metadata_template(k: u64) -> String {
     let mut out = String::with_capacity(6 * 1024);
     let mut el = |name: &str, lang: Option<&str>, text: &str| {
         let _ = match lang {
-            Some(l) => write!(out, "<dc:{name} xml:lang=\"{l}\">{text}</dc:{name}>\n"),
-            None => write!(out, "<dc:{name}>{text}</dc:{name}>\n"),
+            Some(l) => writeln!(out, "<dc:{name} xml:lang=\"{l}\">{text}</dc:{name}>"),
+            None => writeln!(out, "<dc:{name}>{text}</dc:{name}>"),
         };
     };
     let n = NUMBER;
