@@ -387,7 +387,11 @@ impl Store {
              JOIN sources s ON s.id = r.source_id",
         );
         push_filters(&mut qb, q);
-        qb.push(" ORDER BY r.id DESC LIMIT ")
+        // `+ 0` keeps the planner off a backward walk of the primary key, which it picks when
+        // it over-estimates the matches and which then reads row after row (15 s for some
+        // words on 1M records); the full-text index and a top-N sort stay cheap (p95 0.35 s
+        // against 15 s on the benchmark database, under load).
+        qb.push(" ORDER BY r.id + 0 DESC LIMIT ")
             .push_bind(RANKED_CANDIDATES)
             .push(") c");
         Ok(qb
