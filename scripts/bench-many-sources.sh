@@ -50,7 +50,7 @@ q() { psql -X -At -v ON_ERROR_STOP=1 "$DB_URL" "$@"; }
 
 PIDS=()
 cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do pkill -TERM -P "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     psql -X -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
@@ -108,7 +108,9 @@ while :; do
     sleep 0.2
 done
 t1=$(date +%s.%N)
-kill -TERM "$SERVE"; wait "$SERVE" 2>/dev/null || true
+# SIGTERM to sheaf itself (the child of /usr/bin/time), so that time writes its report.
+pkill -TERM -P "$SERVE" || true
+wait "$SERVE" 2>/dev/null || true
 
 total=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 q -F ' ' -c "SELECT status, count(*) FROM harvest_runs GROUP BY status ORDER BY status" |
