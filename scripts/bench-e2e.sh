@@ -12,7 +12,7 @@
 #
 #   scripts/bench-e2e.sh                          # 100k records, both modes
 #   scripts/bench-e2e.sh --records 1000000 --modes fast --no-sickle
-#   scripts/bench-e2e.sh --perf                   # also profile one extra sheaf harvest per mode
+#   scripts/bench-e2e.sh --perf                   # also one extra harvest per mode under perf -a
 #
 # Options: --records N (100000), --page-size P (100), --modes "fast server",
 #   --server-rate R (2800), --no-sickle, --perf, --port PORT (18190).
@@ -133,8 +133,10 @@ for mode in $MODES; do
 
     if ((PERF)); then
         log "$mode: sheaf harvest under perf record"
-        sheaf_harvest "perf-$mode" perf record -e cpu-clock -F 499 -g -o "$OUT/perf-$mode.data" >/dev/null
-        echo "$mode profile: perf report -i $OUT/perf-$mode.data --children --stdio -g none"
+        # System-wide (-a): the PostgreSQL backend doing the writes is where the time goes.
+        sheaf_harvest "perf-$mode" perf record -a -e cpu-clock -F 499 -g -o "$OUT/perf-$mode.data" -- >/dev/null
+        echo "$mode profile: perf report -i $OUT/perf-$mode.data --sort comm --stdio -g none;" \
+            "perf report -i $OUT/perf-$mode.data --comm postgres --children --sort sym --stdio -g none"
     fi
     kill "$PROVIDER"; wait "$PROVIDER" 2>/dev/null || true; PROVIDER=""
 done
