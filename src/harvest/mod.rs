@@ -389,15 +389,7 @@ impl Harvester {
                 let first_list = if base.is_none() && !explicit {
                     chunking
                         .as_ref()
-                        .map(|c| {
-                            let w = c.window(&c.first());
-                            ListPosition {
-                                list_from: w.from,
-                                list_until: w.until,
-                                chunk_span_secs: Some(c.max_span.num_seconds()),
-                                ..ListPosition::default()
-                            }
-                        })
+                        .map(|c| chunk_position(c, &c.first()))
                         .unwrap_or_default()
                 } else {
                     ListPosition::default()
