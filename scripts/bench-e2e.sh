@@ -16,7 +16,8 @@
 #
 # Options: --records N (100000), --page-size P (100), --modes "fast server",
 #   --server-rate R (2800), --no-sickle, --perf, --port PORT (18190).
-# Environment: BENCH_NO_BUILD=1 uses the release binaries already built; DATABASE_URL (server for the throwaway database; default
+# Environment: BENCH_NO_BUILD=1 uses the release binaries already built; BENCH_KEEP_DB=1 keeps
+#   the last harvest's database ($DB) for inspection; DATABASE_URL (server for the throwaway database; default
 #   postgres://postgres@127.0.0.1:5432/postgres). Logs and perf data: target/bench-e2e/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +49,8 @@ log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 PROVIDER=""
 cleanup() {
     [[ -z $PROVIDER ]] || kill "$PROVIDER" 2>/dev/null || true
-    psql -X -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+    [[ ${BENCH_KEEP_DB:-0} == 1 ]] ||
+        psql -X -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -79,10 +81,49 @@ sheaf_harvest() {
     local t0 t1
     t0=$(date +%s.%N)
     DATABASE_URL=$DB_URL SHEAF_LOG__LEVEL=warn "$@" "$SHEAF" harvest "$URL" --name bench \
-        >"$OUT/$label.out" 2>"$OUT/$label.err"
+        >"$OUT/$label.out" 2>"$OUT/$label.err" &
+    local pid=$!
+    pg_cpu_sampler "$pid" >"$OUT/$label.pgcpu" &
+    wait "$pid"
     t1=$(date +%s.%N)
-    echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') \
-$(psql -X -At "$DB_URL" -c "SELECT count(*) FROM records")"
+    wait
+    # Stored: the run's finish (its last page committed); searchable: the process's exit,
+    # after the search indexer has caught up.
+    local done
+    done=$(psql -X -At "$DB_URL" -c "SELECT extract(epoch FROM max(finished_at)) FROM harvest_runs")
+    echo "$(awk -v a="$t0" -v b="$done" 'BEGIN { printf "%.3f", b - a }') \
+$(psql -X -At "$DB_URL" -c "SELECT count(*) FROM records") \
+$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+}
+
+# pg_cpu_sampler PID: while PID runs, samples the CPU time (utime + stime, clock ticks) of
+# every PostgreSQL backend connected to $DB every 0.2 s; prints the last sample per backend.
+# The load of other processes on the machine does not change these figures much, so
+# "database CPU per record" compares across runs where wall-clock rates do not.
+pg_cpu_sampler() {
+    declare -A last
+    while kill -0 "$1" 2>/dev/null; do
+        for b in $(pgrep -f "^postgres: .* $DB "); do
+            read -r -a st <"/proc/$b/stat" 2>/dev/null || continue
+            last[$b]=$((st[13] + st[14]))
+        done
+        sleep 0.2
+    done
+    for b in "${!last[@]}"; do echo "$b ${last[$b]}"; done
+}
+
+# cpu_ms_per_record LABEL STORED: sheaf's (from time -v) and the database's CPU per record.
+cpu_per_record() {
+    local label=$1 stored=$2 tick
+    tick=$(getconf CLK_TCK)
+    awk -v n="$stored" -v tick="$tick" -v tf="$OUT/time-$label.txt" '
+        { db += $2 }
+        END {
+            while ((getline line < tf) > 0) {
+                if (line ~ /User time/ || line ~ /System time/) { split(line, f, ": "); sh += f[2] }
+            }
+            printf "%.3f %.3f\n", 1000 * sh / n, 1000 * db / tick / n
+        }' "$OUT/sheaf-$label.pgcpu"
 }
 
 SICKLE_PY='
@@ -117,11 +158,16 @@ for mode in $MODES; do
     echo "$mode bare download: $n records, $bytes bytes in $secs s = ${R[$mode.bare]} records/s"
 
     log "$mode: sheaf harvest"
-    read -r secs stored < <(sheaf_harvest "sheaf-$mode" /usr/bin/time -v -o "$OUT/time-$mode.txt")
+    read -r secs stored total < <(sheaf_harvest "sheaf-$mode" /usr/bin/time -v -o "$OUT/time-$mode.txt")
     R[$mode.sheaf]=$(rate "$stored" "$secs")
+    R[$mode.searchable]=$(rate "$stored" "$total")
     R[$mode.rss]=$(awk '/Maximum resident set size/ { printf "%.1f", $NF / 1024 }' "$OUT/time-$mode.txt")
-    echo "$mode sheaf harvest: $stored records stored in $secs s = ${R[$mode.sheaf]} records/s," \
+    echo "$mode sheaf harvest: $stored records stored in $secs s = ${R[$mode.sheaf]} records/s;" \
+        "all searchable at exit after $total s = ${R[$mode.searchable]} records/s;" \
         "peak RSS ${R[$mode.rss]} MB ($(awk -F': ' '/Percent of CPU/ { print $2 }' "$OUT/time-$mode.txt") CPU)"
+    read -r sheaf_ms db_ms < <(cpu_per_record "$mode" "$stored")
+    echo "$mode CPU per record: sheaf $sheaf_ms ms, PostgreSQL $db_ms ms (all backends of the run);" \
+        "on $(nproc) idle cores at most $(awk -v a="$sheaf_ms" -v b="$db_ms" -v c="$(nproc)" 'BEGIN { printf "%.0f", 1000 * c / (a + b) }') records/s"
     [[ $stored == "$RECORDS" ]] || echo "WARNING: $stored records stored, $RECORDS served (see $OUT/sheaf-$mode.err)"
 
     if ((SICKLE)); then
@@ -142,11 +188,14 @@ for mode in $MODES; do
 done
 
 echo
-printf '%-7s %12s %12s %12s %12s %14s %10s\n' mode bare_rec/s sheaf_rec/s sheaf/bare sickle_rec/s sheaf/sickle peak_RSS
+printf '%-7s %12s %12s %12s %12s %12s %14s %10s\n' mode bare_rec/s sheaf_rec/s sheaf/bare searchable/s \
+    sickle_rec/s sheaf/sickle peak_RSS
 for mode in $MODES; do
     s=${R[$mode.sickle]:-}
-    printf '%-7s %12s %12s %12s %12s %14s %9sM\n' "$mode" "${R[$mode.bare]}" "${R[$mode.sheaf]}" \
-        "$(ratio "${R[$mode.sheaf]}" "${R[$mode.bare]}")" "${s:--}" "${s:+$(ratio "${R[$mode.sheaf]}" "$s")}" \
-        "${R[$mode.rss]}"
+    printf '%-7s %12s %12s %12s %12s %12s %14s %9sM\n' "$mode" "${R[$mode.bare]}" "${R[$mode.sheaf]}" \
+        "$(ratio "${R[$mode.sheaf]}" "${R[$mode.bare]}")" "${R[$mode.searchable]}" "${s:--}" \
+        "${s:+$(ratio "${R[$mode.sheaf]}" "$s")}" "${R[$mode.rss]}"
 done
+echo "(sheaf_rec/s: records stored by the run's end; searchable/s: by the process's exit, after"
+echo " the search indexer caught up)"
 echo "targets: server sheaf/bare >= 0.9; fast sheaf/sickle >= 10; peak RSS <= 64 MB"

@@ -229,6 +229,8 @@ pub struct HarvestSection {
     pub window_days: u64,
     /// Largest metadata of one record in KiB; larger records are quarantined.
     pub max_record_kib: u64,
+    /// Prepared pages in memory at once across all runs of the process.
+    pub pages_in_memory: usize,
 }
 
 impl Default for HarvestSection {
@@ -242,6 +244,7 @@ impl Default for HarvestSection {
             sweep_interval_days: d.sweep_interval.map_or(0, |i| i.as_secs() / 86_400),
             window_days: d.window.map_or(0, |i| i.as_secs() / 86_400),
             max_record_kib: d.max_record_bytes / 1024,
+            pages_in_memory: d.pages_in_memory,
         }
     }
 }
@@ -258,6 +261,7 @@ impl HarvestSection {
                 .then(|| Duration::from_secs(self.sweep_interval_days * 86_400)),
             window: (self.window_days > 0).then(|| Duration::from_secs(self.window_days * 86_400)),
             max_record_bytes: self.max_record_kib.max(1).saturating_mul(1024),
+            pages_in_memory: self.pages_in_memory.max(1),
         }
     }
 }

@@ -831,3 +831,42 @@ async fn renormalize_never_overwrites_a_record_changed_since_it_was_read() {
         ]
     );
 }
+
+/// Runs sharing one harvester share its budget of prepared pages; with room for a single
+/// page, concurrent multi-page runs still all complete (a page's permit is released when it
+/// is stored, so no run can hold the others up for good).
+#[tokio::test]
+async fn runs_sharing_a_one_page_memory_budget_all_complete() {
+    let db = TestDb::new().await;
+    let cfg = sheaf::harvest::HarvestConfig {
+        pages_in_memory: 1,
+        prefetch_pages: 3,
+        ..harvest_config()
+    };
+    let h = harvester_with(&db.store, http_config(), cfg);
+    let mut providers = Vec::new();
+    let mut sources = Vec::new();
+    for i in 0..3 {
+        let p = FakeProvider::start(
+            ProviderConfig {
+                page_size: 4,
+                ..Default::default()
+            },
+            FakeRecord::series(30, utc("2022-01-01T00:00:00Z")),
+        )
+        .await;
+        sources.push(add_source(&db.store, &format!("s{i}"), &p.base_url(), &[]).await);
+        providers.push(p);
+    }
+    let o = opts();
+    let all = futures_util::future::join_all(sources.iter().map(|s| harvest_ok(&h, s, &o)));
+    let runs = tokio::time::timeout(std::time::Duration::from_secs(120), all)
+        .await
+        .expect("no run waits for the budget for good");
+    for run in runs {
+        assert_eq!(
+            (run.status.as_str(), run.records_new, run.pages),
+            ("completed", 30, 8)
+        );
+    }
+}

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::oai::error::OaiErrorCode;
@@ -52,6 +52,9 @@ pub struct HarvestConfig {
     pub window: Option<Duration>,
     /// Largest metadata of one record; larger records are quarantined, not stored.
     pub max_record_bytes: u64,
+    /// Prepared pages held at once by all runs of one `Harvester` (and its clones): what
+    /// bounds a service's memory when many runs fetch faster than the database stores.
+    pub pages_in_memory: usize,
 }
 
 impl Default for HarvestConfig {
@@ -64,6 +67,7 @@ impl Default for HarvestConfig {
             sweep_interval: Some(Duration::from_secs(7 * 86_400)),
             window: Some(Duration::from_secs(365 * 86_400)),
             max_record_bytes: 8 << 20,
+            pages_in_memory: 32,
         }
     }
 }
@@ -153,6 +157,8 @@ pub struct Harvester {
     cfg: Arc<HarvestConfig>,
     worker_id: String,
     indexer: SearchIndexer,
+    /// Permits for prepared pages in memory (`HarvestConfig::pages_in_memory`).
+    page_budget: Arc<Semaphore>,
 }
 
 /// A fetched, parsed and prepared page on its way to the store.
@@ -171,6 +177,8 @@ struct FetchedPage {
     quarantine: Vec<QuarantineRow>,
     /// A per-source quirk learned while fetching, to save with the page.
     quirk: Option<(&'static str, serde_json::Value)>,
+    /// The page's share of the memory budget, released when it is dropped (stored).
+    _budget: OwnedSemaphorePermit,
 }
 
 /// How the list producer ended.
@@ -184,6 +192,7 @@ impl Harvester {
     pub fn new(store: Store, http: HttpClient, cfg: HarvestConfig, worker_id: String) -> Self {
         Self {
             indexer: SearchIndexer::new(store.clone()),
+            page_budget: Arc::new(Semaphore::new(cfg.pages_in_memory.max(1))),
             store,
             http,
             cfg: Arc::new(cfg),
@@ -544,6 +553,7 @@ impl Harvester {
             start_pos: run.list.clone(),
             max_empty_pages: self.cfg.max_empty_pages,
             max_record_bytes: setup.max_record_bytes,
+            budget: self.page_budget.clone(),
         };
         let producer = tokio::spawn(produce(client.clone(), plan, tx));
         let lease = (self.worker_id.as_str(), self.cfg.lease_ttl);
@@ -793,6 +803,7 @@ struct ListsPlan {
     start_pos: ListPosition,
     max_empty_pages: u32,
     max_record_bytes: u64,
+    budget: Arc<Semaphore>,
 }
 
 /// Restarts from the start one list may take before the run fails (a server whose tokens
@@ -883,6 +894,7 @@ async fn produce(
                 fresh: pos.list_high_water.is_none(),
                 max_empty_pages: plan.max_empty_pages,
                 max_record_bytes: plan.max_record_bytes,
+                budget: plan.budget.clone(),
                 note: note.take(),
             };
             match produce_list(&client, list, &tx).await {
@@ -1030,6 +1042,7 @@ struct ListRun {
     fresh: bool,
     max_empty_pages: u32,
     max_record_bytes: u64,
+    budget: Arc<Semaphore>,
     /// Why this list was restarted, for the first page's warnings.
     note: Option<String>,
 }
@@ -1074,6 +1087,7 @@ async fn produce_list(
         fresh,
         max_empty_pages,
         max_record_bytes,
+        budget,
         mut note,
     } = list;
     let resuming = resume_token.is_some();
@@ -1224,6 +1238,10 @@ async fn produce_list(
             ));
             quarantine.push(q);
         }
+        // Waits while the process holds its budget of prepared pages (the store is behind).
+        let Ok(permit) = budget.clone().acquire_owned().await else {
+            return Ok(ListDone::Stopped);
+        };
         let prepared = tokio::task::spawn_blocking(move || page::prepare(records))
             .await
             .unwrap_or_default();
@@ -1283,6 +1301,7 @@ async fn produce_list(
             warnings,
             quarantine,
             quirk: quirk.take(),
+            _budget: permit,
         };
         if tx.send(Ok(page)).await.is_err() {
             return Ok(ListDone::Stopped);
