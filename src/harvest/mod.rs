@@ -215,18 +215,27 @@ impl Harvester {
     /// Errors before the run row exists (busy lease, bad dates) are returned as `Err`;
     /// errors during the run end it as `failed`/`deferred`/`loop_detected` and are returned
     /// as `Err` after the row is updated, so callers can both report and exit non-zero.
+    /// Returns once the search index holds what the run stored.
     pub async fn harvest(
         &self,
         source: &Source,
         opts: &HarvestOptions,
         progress: &dyn Progress,
     ) -> Result<Run, HarvestError> {
-        self.harvest_with(source, opts, progress, None, &CancellationToken::new())
-            .await
+        let result = self
+            .harvest_with(source, opts, progress, None, &CancellationToken::new())
+            .await;
+        // What the run stored is searchable when this returns (the background indexer has
+        // usually done most of it already).
+        if let Err(e) = self.indexer.drain().await {
+            tracing::warn!(error = %e, "search index not brought up to date; it catches up later");
+        }
+        result
     }
 
     /// [`Harvester::harvest`] for the service: may carry out a queued (manually triggered)
-    /// run, and stops after the current page when `stop` is cancelled.
+    /// run, and stops after the current page when `stop` is cancelled. Does not wait for
+    /// the search index (the background indexer catches up).
     #[tracing::instrument(skip_all, fields(source = %source.name, run.id = tracing::field::Empty))]
     pub async fn harvest_with(
         &self,
@@ -258,11 +267,9 @@ impl Harvester {
         if let Err(e) = self.store.release_lease(source.id, &self.worker_id).await {
             tracing::warn!(error = %e, "could not release lease; it will expire");
         }
-        // What the run stored is searchable when it returns (the background indexer has
-        // usually done most of it already).
-        if let Err(e) = self.indexer.drain().await {
-            tracing::warn!(error = %e, "search index not brought up to date; it catches up later");
-        }
+        // The service records the run's outcome right after this returns; waiting for the
+        // indexer here would leave the source unleased with its old schedule meanwhile.
+        self.indexer.poke();
         result
     }
 
@@ -1072,6 +1079,19 @@ impl From<HarvestError> for ListFailure {
     }
 }
 
+/// The first 8 bytes of the SHA-256 of `parts`, each followed by a NUL.
+fn fingerprint64<'a>(parts: impl IntoIterator<Item = &'a str>) -> u64 {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
 async fn produce_list(
     client: &OaiClient,
     list: ListRun,
@@ -1098,8 +1118,10 @@ async fn produce_list(
         },
         None => first.clone(),
     };
-    let mut seen_tokens: HashSet<String> = HashSet::new();
-    let mut seen_pages: HashSet<Vec<u8>> = HashSet::new();
+    // Loop detection over the whole list: 8-byte fingerprints, so a list of 10,000 pages
+    // costs kilobytes, not a copy of every token.
+    let mut seen_tokens: HashSet<u64> = HashSet::new();
+    let mut seen_pages: HashSet<u64> = HashSet::new();
     let mut empty_run = 0u32;
     let mut pages = 0u32;
     let mut listed = 0u64;
@@ -1174,14 +1196,7 @@ async fn produce_list(
             Payload::Records(r) => r,
             _ => Vec::new(),
         };
-        let fingerprint = {
-            let mut h = Sha256::new();
-            for r in &records {
-                h.update(r.header.identifier.as_bytes());
-                h.update([0]);
-            }
-            h.finalize().to_vec()
-        };
+        let fingerprint = fingerprint64(records.iter().map(|r| r.header.identifier.as_str()));
         if !records.is_empty() && !seen_pages.insert(fingerprint) {
             return Err(HarvestError::Loop("the server sent the same page twice".into()).into());
         }
@@ -1258,7 +1273,7 @@ async fn produce_list(
             empty_run = 0;
         }
         if let Some(t) = &next
-            && !seen_tokens.insert(t.clone())
+            && !seen_tokens.insert(fingerprint64([t.as_str()]))
         {
             return Err(HarvestError::Loop(format!("token {t:?} repeated")).into());
         }
