@@ -130,14 +130,19 @@ impl Scan {
         let bytes = s.as_bytes();
         // ASCII-level facts by whole-slice searches (vectorized), then a pass over the
         // non-ASCII sequences only.
+        let lt = memchr::memchr(b'<', bytes).is_some();
+        let amp = memchr::memchr(b'&', bytes).is_some();
         let mut scan = Scan {
             nfc_check: false,
             mojibake: false,
-            lt: bytes.contains(&b'<'),
-            amp: bytes.contains(&b'&'),
-            spacing: bytes.first().is_none_or(|b| b.is_ascii_whitespace())
-                || bytes.last().is_some_and(|b| b.is_ascii_whitespace())
-                || has_control_or_double_space(bytes),
+            lt,
+            amp,
+            // Markup or entities mean a rebuild anyway: the spacing test only matters
+            // for deciding whether the value is already clean.
+            spacing: !(lt || amp)
+                && (bytes.first().is_none_or(|b| b.is_ascii_whitespace())
+                    || bytes.last().is_some_and(|b| b.is_ascii_whitespace())
+                    || has_control_or_double_space(bytes)),
         };
         if s.is_ascii() {
             return scan;
@@ -261,9 +266,10 @@ fn has_control_or_double_space(bytes: &[u8]) -> bool {
 }
 
 /// Characters known to be NFC-stable without a table lookup: ASCII, Latin-1 and Latin
-/// Extended letters, basic Cyrillic, common punctuation.
+/// Extended letters, basic Cyrillic, common punctuation, `№`.
 fn trivially_nfc(c: char) -> bool {
-    matches!(c, '\0'..='\u{2FF}' | '\u{400}'..='\u{482}' | '\u{48A}'..='\u{52F}' | '\u{2010}'..='\u{2027}' | '\u{2030}'..='\u{205E}')
+    // `№` (Russian citations) has only a compatibility decomposition: NFC keeps it.
+    matches!(c, '\0'..='\u{2FF}' | '\u{400}'..='\u{482}' | '\u{48A}'..='\u{52F}' | '\u{2010}'..='\u{2027}' | '\u{2030}'..='\u{205E}' | '\u{2116}')
 }
 
 fn nfc(s: Cow<'_, str>) -> Cow<'_, str> {

@@ -686,7 +686,11 @@ impl<'i> Parser<'i> {
                         // The raw text up to the next tag bounds the decoded value
                         // (references only shrink): one allocation instead of regrowth.
                         let at = self.pos();
-                        if let Some(n) = self.xml.get(at..).and_then(|r| r.find('<')) {
+                        if let Some(n) = self
+                            .xml
+                            .get(at..)
+                            .and_then(|r| memchr::memchr(b'<', r.as_bytes()))
+                        {
                             v.value.reserve(n);
                             self.dc_text_fast(at, n, &mut v.value);
                         }
@@ -753,12 +757,17 @@ impl<'i> Parser<'i> {
         let (Some(raw), Some(next)) = (self.xml.get(at..at + n), self.xml.get(at + n..)) else {
             return;
         };
-        if !next.starts_with("</") || raw.contains('\r') {
+        if !next.starts_with("</") {
             return;
         }
         let (len0, warn0) = (out.len(), self.warnings.len());
         let mut rest = raw;
-        while let Some(amp) = rest.find('&') {
+        while let Some(amp) = memchr::memchr2(b'&', b'\r', rest.as_bytes()) {
+            if rest.as_bytes()[amp] == b'\r' {
+                out.truncate(len0);
+                self.warnings.truncate(warn0);
+                return;
+            }
             out.push_str(&rest[..amp]);
             let after = &rest[amp + 1..];
             // quick-xml's rule: `;` must come before the next `&` (no `<` is in `raw`).
