@@ -26,10 +26,6 @@ use sheaf::oai::decode::decode_body;
 use sheaf::oai::response::parse;
 use sheaf::oai::{Payload, Verb};
 
-/// The binary's allocator (`src/main.rs`), so the bench measures what it runs.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Records per page (what OJS sends per `ListRecords` page).
 const RECORDS: usize = 100;
 

@@ -5,10 +5,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Parse + normalize allocates per value; mimalloc cuts its cost (docs/benchmarks.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = sheaf::cli::Cli::parse();
