@@ -485,3 +485,85 @@ fn a_nul_assembled_from_nested_references_never_reaches_a_field() {
     assert!(!id.repository_name.contains('\0'));
     assert!(resp.warnings.iter().any(|w| w.contains("dropped")));
 }
+
+/// The DC value, the warnings and the raw fragment of a one-record page with `extra`.
+fn one_record(extra: &str) -> (String, Vec<String>, String) {
+    let xml = envelope(
+        "ListRecords",
+        &format!("<ListRecords>{}</ListRecords>", dc_record("oai:j:1", extra)),
+    );
+    let resp = parse(&xml, Verb::ListRecords, URL).expect("parses");
+    let Payload::Records(mut recs) = resp.payload else {
+        panic!("not records");
+    };
+    let md = recs.remove(0).metadata.expect("metadata");
+    let value = md
+        .dc
+        .iter()
+        .find(|v| v.element == "description")
+        .map(|v| v.value.clone())
+        .expect("description");
+    (value, resp.warnings, md.raw_xml)
+}
+
+/// Text that runs straight to its end tag is decoded by hand, without quick-xml events; the
+/// same text read by the event loop (a comment before the end tag sends it there) must give
+/// the same value and warnings, and the raw fragment cut after it must be exact.
+#[test]
+fn dc_text_read_in_one_pass_equals_the_event_loop() {
+    let texts = [
+        "&lt;p&gt;The region&amp;rsquo;s aim &amp;mdash; p &amp;lt; 0.05&lt;/p&gt;",
+        "&amp;amp;lt; double &amp;lt;b&amp;gt;",
+        "Лукин, А. В. &#1051;&#x41b;&nbsp;&ndash; Корейский полуостров",
+        "&unknown; then &#0; then &#xD800; then &;",
+        "  spaced \n\t text  ",
+        "a&amp;b&lt;c&gt;d&quot;e&apos;f",
+        "plain",
+    ];
+    for t in texts {
+        let fast = one_record(&format!("<dc:description>{t}</dc:description>"));
+        let slow = one_record(&format!("<dc:description>{t}<!-- x --></dc:description>"));
+        assert_eq!(fast.0, slow.0, "{t:?}");
+        assert_eq!(fast.1, slow.1, "{t:?}");
+        assert!(
+            fast.2
+                .contains(&format!("<dc:description>{t}</dc:description>"))
+                && fast.2.ends_with("</oai_dc:dc>"),
+            "{t:?}: {}",
+            fast.2
+        );
+    }
+    // A `\r` (line ends to normalize) and a lone `&` are left to the event loop.
+    assert_eq!(
+        one_record("<dc:description>a\r\nb</dc:description>").0,
+        "a\nb"
+    );
+    let bad = envelope(
+        "ListRecords",
+        &format!(
+            "<ListRecords>{}</ListRecords>",
+            dc_record("oai:j:1", "<dc:description>a & b</dc:description>")
+        ),
+    );
+    assert!(parse(&bad, Verb::ListRecords, URL).is_err());
+}
+
+/// An error after text consumed by hand points where the event loop would point.
+#[test]
+fn error_positions_after_one_pass_text_are_unchanged() {
+    let position = |extra: &str| {
+        let xml = envelope(
+            "ListRecords",
+            &format!("<ListRecords>{}</ListRecords>", dc_record("oai:j:1", extra)),
+        );
+        let at = xml.find("</dc:titel>").expect("bad end tag") as u64;
+        match parse(&xml, Verb::ListRecords, URL).unwrap_err() {
+            OaiError::Xml { position, .. } => position as i64 - at as i64,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        position("<dc:title>a &amp; b</dc:titel>"),
+        position("<dc:title>a &amp; b<!----></dc:titel>")
+    );
+}

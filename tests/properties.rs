@@ -193,7 +193,7 @@ fn to_values(n: &Normalized) -> Vec<DcValue> {
         out.push(v("language", l, None));
     }
     for i in &r.identifiers {
-        let value = match i.scheme.as_str() {
+        let value = match i.scheme.as_ref() {
             "handle" => format!("hdl:{}", i.value),
             "arxiv" => format!("arXiv:{}", i.value),
             "orcid" => format!("https://orcid.org/{}", i.value),

@@ -3,13 +3,15 @@
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 /// One classified identifier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identifier {
-    /// `doi`, `url`, `handle`, `urn`, `issn`, `isbn`, `orcid`, `arxiv`, `citation`, `other`.
-    pub scheme: String,
+    /// `doi`, `url`, `handle`, `urn`, `issn`, `isbn`, `orcid`, `arxiv`, `citation`, `other`
+    /// (static strings: no allocation per identifier).
+    pub scheme: Cow<'static, str>,
     /// Canonical value for the scheme (DOI lower-cased, ISSN `NNNN-NNNC`, ...).
     pub value: String,
 }
@@ -362,9 +364,9 @@ pub(crate) fn url_key(url: &str) -> Option<String> {
     Some(format!("https://{host}{path}"))
 }
 
-fn ident(scheme: &str, value: impl Into<String>) -> Identifier {
+fn ident(scheme: &'static str, value: impl Into<String>) -> Identifier {
     Identifier {
-        scheme: scheme.to_owned(),
+        scheme: Cow::Borrowed(scheme),
         value: value.into(),
     }
 }

@@ -1,8 +1,12 @@
 //! Language codes: `xml:lang` tags and `dc:language` values to ISO 639-1 (else 639-3).
 
 use isolang::Language;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
+
+/// A language code: almost always one of isolang's static strings, so no allocation.
+pub type Code = Cow<'static, str>;
 
 /// ISO 639-2/B codes that differ from 639-2/T (isolang knows only the latter).
 fn bibliographic_to_terminologic(code: &str) -> &str {
@@ -92,14 +96,12 @@ static NAMES: LazyLock<HashMap<String, Language>> = LazyLock::new(|| {
     map
 });
 
-fn code_of(lang: Language) -> String {
-    lang.to_639_1()
-        .unwrap_or_else(|| lang.to_639_3())
-        .to_owned()
+fn code_of(lang: Language) -> Code {
+    Cow::Borrowed(lang.to_639_1().unwrap_or_else(|| lang.to_639_3()))
 }
 
 /// One language value (`rus`, `ru_RU`, `Russian`, `русский`, `fre`) to its ISO code.
-pub(crate) fn language_code(raw: &str) -> Option<String> {
+pub(crate) fn language_code(raw: &str) -> Option<Code> {
     let s = raw.trim().trim_end_matches('.');
     if s.is_empty() || s.len() > 40 {
         return None;
@@ -129,7 +131,7 @@ pub(crate) fn language_code(raw: &str) -> Option<String> {
         .or_else(|| iso_code(inside))
 }
 
-fn iso_code(code: &str) -> Option<String> {
+fn iso_code(code: &str) -> Option<Code> {
     // Undetermined / multiple / no linguistic content say nothing about the text.
     if !code.bytes().all(|b| b.is_ascii_lowercase())
         || matches!(code, "und" | "mul" | "zxx" | "mis")
@@ -137,14 +139,17 @@ fn iso_code(code: &str) -> Option<String> {
         return None;
     }
     match code.len() {
-        2 => Language::from_639_1(code).map(|_| code.to_owned()),
+        2 => Language::from_639_1(code).map(|l| match l.to_639_1() {
+            Some(c) if c == code => Cow::Borrowed(c),
+            _ => Cow::Owned(code.to_owned()),
+        }),
         3 => Language::from_639_3(bibliographic_to_terminologic(code)).map(code_of),
         _ => None,
     }
 }
 
 /// A `dc:language` value that may list several languages (`Русский, English`).
-pub(crate) fn language_list(raw: &str) -> Vec<String> {
+pub(crate) fn language_list(raw: &str) -> Vec<Code> {
     let mut out = Vec::new();
     if let Some(code) = language_code(raw) {
         out.push(code);

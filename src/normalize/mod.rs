@@ -27,6 +27,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::DcValue;
+use language::Code;
 use text::Mode;
 
 /// A text value with its language, `null` when unknown.
@@ -35,8 +36,9 @@ pub struct LangValue {
     /// Text after the text rule (NFC, no markup, whitespace collapsed).
     pub value: String,
     /// ISO 639-1 (else 639-3) code: the declared `xml:lang`, or the script's certain
-    /// language (`ru` for Russian Cyrillic, `en` for plain English prose).
-    pub lang: Option<String>,
+    /// language (`ru` for Russian Cyrillic, `en` for plain English prose). A static
+    /// string in practice: no allocation per value.
+    pub lang: Option<Code>,
 }
 
 /// Where the work was published, parsed from `dc:source`; parts not written are `null`.
@@ -181,7 +183,7 @@ fn field_of(element: &str) -> Option<Field> {
 struct Ctx {
     flags: Vec<&'static str>,
     /// `xml:lang` tags already mapped in this record (a record uses two or three).
-    lang_memo: Vec<(String, Option<String>)>,
+    lang_memo: Vec<(String, Option<Code>)>,
 }
 
 impl Ctx {
@@ -200,7 +202,7 @@ impl Ctx {
     }
 
     /// An `xml:lang` tag as an ISO code (memoized: a record repeats two or three tags).
-    fn declared_lang(&mut self, tag: Option<&str>) -> Option<String> {
+    fn declared_lang(&mut self, tag: Option<&str>) -> Option<Code> {
         let tag = tag?;
         if let Some((_, code)) = self.lang_memo.iter().find(|(t, _)| t == tag) {
             return code.clone();
@@ -212,7 +214,7 @@ impl Ctx {
 
     /// Language of a value: declared (normalized) if any, with a conflict check; else
     /// guessed from the script when that is certain.
-    fn lang_for(&mut self, declared: Option<&str>, text: &str) -> Option<String> {
+    fn lang_for(&mut self, declared: Option<&str>, text: &str) -> Option<Code> {
         match self.declared_lang(declared) {
             Some(code) => {
                 if text::lang_conflicts(&code, text) {
@@ -220,7 +222,7 @@ impl Ctx {
                 }
                 Some(code)
             }
-            None => text::guess_lang(text).map(str::to_owned),
+            None => text::guess_lang(text).map(Cow::Borrowed),
         }
     }
 }
@@ -250,14 +252,16 @@ pub fn normalize(values: &[DcValue]) -> Normalized {
     for v in of(Field::Language) {
         if let Some(t) = ctx.clean(&v.value, Mode::Line) {
             for code in language::language_list(&t) {
-                push_unique(&mut languages, code);
+                if !languages.iter().any(|l| *l == code) {
+                    languages.push(code.into_owned());
+                }
             }
         }
     }
 
     let mut titles = lang_values(&mut ctx, of(Field::Title), Mode::Line);
     let descriptions = lang_values(&mut ctx, of(Field::Description), Mode::Block);
-    let main_lang = languages
+    let main_lang: Option<String> = languages
         .first()
         .cloned()
         .or_else(|| majority_lang(&titles, &descriptions));
@@ -478,7 +482,7 @@ fn people<'a>(
     values: impl Iterator<Item = &'a DcValue>,
     main_lang: Option<&str>,
 ) -> Vec<Person> {
-    let mut found: Vec<(Person, Option<String>)> = Vec::new();
+    let mut found: Vec<(Person, Option<Code>)> = Vec::new();
     for v in values {
         let Some(t) = ctx.clean(&v.value, Mode::Line) else {
             continue;
@@ -598,7 +602,7 @@ fn source_info<'a>(
 ) -> (Option<SourceInfo>, Option<String>) {
     let mut issn: Option<String> = None;
     let mut issue_doi: Option<String> = None;
-    let mut cites: Vec<(Option<String>, String)> = Vec::new();
+    let mut cites: Vec<(Option<Code>, String)> = Vec::new();
     for v in values {
         let Some(t) = ctx.clean(&v.value, Mode::Line) else {
             continue;

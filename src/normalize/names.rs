@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use super::identifiers::find_orcid;
+use super::language::Code;
 
 /// One person as catalogued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +36,7 @@ pub struct NameVariant {
     pub family: Option<String>,
     pub given: Option<String>,
     /// The locale's language (ISO 639-1).
-    pub lang: Option<String>,
+    pub lang: Option<Code>,
 }
 
 const FAMILY: &str = r"\p{L}[\p{L}'’\-]*(?:\s+\p{L}[\p{L}'’\-]*)?";
@@ -324,7 +325,7 @@ fn same_person(a: &Person, b: &Person) -> bool {
 /// other; for script groups, whole family names that transliterate to each other). The
 /// primary form is the one in `main_lang`. Otherwise nothing is merged.
 pub(crate) fn assemble(
-    people: Vec<(Person, Option<String>)>,
+    people: Vec<(Person, Option<Code>)>,
     main_lang: Option<&str>,
 ) -> Vec<Person> {
     if people.iter().all(|(_, l)| l.is_some()) {
@@ -340,7 +341,7 @@ pub(crate) fn assemble(
     // that normalizing the output again (where unmerged people carry no language) agrees.
     // Languages play no part here: the same name twice is one entry, which is also the
     // unmerged result.
-    let mut unique: Vec<(Person, Option<String>)> = Vec::with_capacity(people.len());
+    let mut unique: Vec<(Person, Option<Code>)> = Vec::with_capacity(people.len());
     for (p, _) in people {
         if !unique.iter().any(|(q, _)| q.name == p.name) {
             unique.push((p, None));
@@ -514,7 +515,7 @@ struct MergePlan {
 /// Decides whether the grouping is clear (see [`assemble`]); `keys[i]` is the group of
 /// `people[i]`, `primary` picks the group whose form leads.
 fn merge_plan(
-    people: &[(Person, Option<String>)],
+    people: &[(Person, Option<Code>)],
     keys: &[&str],
     strict: bool,
     primary: impl Fn(&[&str]) -> Option<usize>,
@@ -574,8 +575,8 @@ fn merge_plan(
 
 /// Carries out a [`MergePlan`], moving the names into the variants; a variant's language
 /// is its person's `xml:lang` when `with_lang`.
-fn merged(people: Vec<(Person, Option<String>)>, plan: &MergePlan, with_lang: bool) -> Vec<Person> {
-    let mut slots: Vec<Option<(Person, Option<String>)>> = people.into_iter().map(Some).collect();
+fn merged(people: Vec<(Person, Option<Code>)>, plan: &MergePlan, with_lang: bool) -> Vec<Person> {
+    let mut slots: Vec<Option<(Person, Option<Code>)>> = people.into_iter().map(Some).collect();
     let n = plan.groups.first().map_or(0, Vec::len);
     let mut out = Vec::with_capacity(n);
     for i in 0..n {

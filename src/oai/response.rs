@@ -196,6 +196,9 @@ struct Parser<'i> {
     xml: &'i str,
     url: &'i str,
     depth: usize,
+    /// Bytes of DC text consumed by hand (see [`Parser::dc_text_fast`]): quick-xml's
+    /// positions count from where it last read, so this is added back to each one.
+    skipped: usize,
     text: String,
     field: Field,
     header_open: bool,
@@ -261,6 +264,7 @@ impl<'i> Parser<'i> {
             xml,
             url,
             depth: 0,
+            skipped: 0,
             text: String::new(),
             field: Field::None,
             header_open: false,
@@ -272,7 +276,7 @@ impl<'i> Parser<'i> {
     fn xml_err(&self, message: impl Into<String>) -> OaiError {
         OaiError::Xml {
             url: self.url.to_owned(),
-            position: self.reader.buffer_position(),
+            position: self.pos() as u64,
             message: message.into(),
         }
     }
@@ -293,7 +297,7 @@ impl<'i> Parser<'i> {
     fn qx_err(&self, e: quick_xml::Error) -> OaiError {
         OaiError::Xml {
             url: self.url.to_owned(),
-            position: self.reader.error_position(),
+            position: self.reader.error_position() + self.skipped as u64,
             message: e.to_string(),
         }
     }
@@ -645,7 +649,7 @@ impl<'i> Parser<'i> {
         let mut root: Option<(usize, usize, String)> = None; // (start, insert_at, decls)
         let mut cur: Option<DcValue> = None;
         loop {
-            let before = self.reader.buffer_position() as usize;
+            let before = self.pos();
             // Only the root and the DC fields need their namespace: the other events are
             // read without resolving one (most are text).
             let event = self.reader.read_event().map_err(|e| self.qx_err(e))?;
@@ -667,7 +671,7 @@ impl<'i> Parser<'i> {
                 Event::Empty(e) if level == 0 && out.is_none() => {
                     let decls = self.missing_decls(&e);
                     let at = before + 1 + e.name().as_ref().len();
-                    let end = self.reader.buffer_position() as usize;
+                    let end = self.pos();
                     out = Some(RecordMetadata {
                         raw_xml: self.fragment(before, at, &decls, end),
                         dc: Vec::new(),
@@ -681,9 +685,14 @@ impl<'i> Parser<'i> {
                         let mut v = Self::dc_value(&e, &ns_uri);
                         // The raw text up to the next tag bounds the decoded value
                         // (references only shrink): one allocation instead of regrowth.
-                        let at = self.reader.buffer_position() as usize;
-                        if let Some(n) = self.xml.get(at..).and_then(|r| r.find('<')) {
+                        let at = self.pos();
+                        if let Some(n) = self
+                            .xml
+                            .get(at..)
+                            .and_then(|r| memchr::memchr(b'<', r.as_bytes()))
+                        {
                             v.value.reserve(n);
+                            self.dc_text_fast(at, n, &mut v.value);
                         }
                         cur = Some(v);
                     } else if let Some(v) = cur.as_mut() {
@@ -704,7 +713,7 @@ impl<'i> Parser<'i> {
                     }
                     level -= 1;
                     if level == 0 {
-                        let end = self.reader.buffer_position() as usize;
+                        let end = self.pos();
                         if let (Some((start, at, decls)), Some(m)) = (root.take(), out.as_mut()) {
                             m.raw_xml = self.fragment(start, at, &decls, end);
                         }
@@ -732,6 +741,54 @@ impl<'i> Parser<'i> {
                 }
             }
         }
+    }
+
+    /// Where quick-xml stands in `self.xml`, counting text consumed by hand.
+    fn pos(&self) -> usize {
+        self.reader.buffer_position() as usize + self.skipped
+    }
+
+    /// A DC field whose text (`n` bytes from `at`) runs straight to an end tag is decoded
+    /// here in one pass and consumed without quick-xml events: quick-xml stops at every `&`
+    /// and an escaped HTML abstract is dozens of events. Anything unusual (a `\r` to
+    /// normalize, a reference quick-xml would reject, a child element, CDATA, a comment)
+    /// is left to the event loop, which then reads the same bytes as before.
+    fn dc_text_fast(&mut self, at: usize, n: usize, out: &mut String) {
+        let (Some(raw), Some(next)) = (self.xml.get(at..at + n), self.xml.get(at + n..)) else {
+            return;
+        };
+        if !next.starts_with("</") {
+            return;
+        }
+        let (len0, warn0) = (out.len(), self.warnings.len());
+        let mut rest = raw;
+        while let Some(amp) = memchr::memchr2(b'&', b'\r', rest.as_bytes()) {
+            if rest.as_bytes()[amp] == b'\r' {
+                out.truncate(len0);
+                self.warnings.truncate(warn0);
+                return;
+            }
+            out.push_str(&rest[..amp]);
+            let after = &rest[amp + 1..];
+            // quick-xml's rule: `;` must come before the next `&` (no `<` is in `raw`).
+            match after.find([';', '&']) {
+                Some(semi) if after.as_bytes()[semi] == b';' => {
+                    Self::push_ref(out, &after[..semi], &mut self.warnings);
+                    rest = &after[semi + 1..];
+                }
+                _ => {
+                    // The event loop reports the malformed reference.
+                    out.truncate(len0);
+                    self.warnings.truncate(warn0);
+                    return;
+                }
+            }
+        }
+        out.push_str(rest);
+        // The slice reader only moves forward; its position is corrected by `skipped`.
+        let input = self.reader.get_mut();
+        *input = &input[n..];
+        self.skipped += n;
     }
 
     /// The next event with its element namespace resolved to an owned URI ("" if none).

@@ -244,7 +244,7 @@ mod tests {
             .iter()
             .map(|t| (*t).to_owned())
             .collect();
-        let ident = |s: &str, v: &str| crate::normalize::Identifier {
+        let ident = |s: &'static str, v: &str| crate::normalize::Identifier {
             scheme: s.into(),
             value: v.into(),
         };
