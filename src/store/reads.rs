@@ -7,7 +7,7 @@ use futures_util::stream::BoxStream;
 
 use super::records::{ChangeNote, lock_change_feed, notify_change};
 use super::{Store, StoreError};
-use crate::contract::RecordRowView;
+use crate::contract::{RecordRowText, RecordRowView};
 
 const VIEW: &str = "SELECT r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets, r.normalized, r.updated_at \
                     FROM records r JOIN sources s ON s.id = r.source_id";
@@ -54,6 +54,17 @@ pub enum Since {
     Time(DateTime<Utc>),
     /// Records whose change sequence number is above this cursor.
     ChangeSeq(i64),
+}
+
+/// One entry of the change feed: the record as it is now, with its normalized fields as
+/// JSON text, and the sequence number of its last change.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChangeText {
+    /// Position in the feed.
+    pub change_seq: i64,
+    /// The record (tombstones included).
+    #[sqlx(flatten)]
+    pub row: RecordRowText,
 }
 
 /// One record's stored normalization inputs and outputs, for re-normalization.
@@ -134,6 +145,32 @@ impl Store {
             .fetch(&self.pool)
             .map(|r| r.map_err(StoreError::from))
             .boxed()
+    }
+
+    /// Records changed after `since` in change order, at most `limit` (1..=1000),
+    /// tombstones included; the flag says whether more are waiting. Because every writer
+    /// holds `lock_change_feed` from its first `change_seq` to its commit, a reader that has
+    /// seen sequence N has already seen every committed change below N. The normalized
+    /// fields come as text so the feed can copy them instead of parsing them.
+    pub async fn change_page(
+        &self,
+        since: i64,
+        limit: i64,
+    ) -> Result<(Vec<ChangeText>, bool), StoreError> {
+        let limit = limit.clamp(1, super::search::MAX_LIMIT);
+        let mut rows: Vec<ChangeText> = sqlx::query_as(
+            "SELECT r.change_seq, r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets, \
+             r.normalized::text AS normalized, r.updated_at \
+             FROM records r JOIN sources s ON s.id = r.source_id \
+             WHERE r.change_seq > $1 ORDER BY r.change_seq LIMIT $2",
+        )
+        .bind(since)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        Ok((rows, more))
     }
 
     /// The next batch of live records with raw metadata after `after_id`.
