@@ -642,6 +642,14 @@ async fn db_status(cfg: &Config) -> anyhow::Result<()> {
             pending.join(", ")
         );
     }
+    if pending.is_empty() {
+        let lag = store.search_index_lag().await?;
+        if lag == 0 {
+            println!("search:   up to date");
+        } else {
+            println!("search:   {lag} change(s) not yet indexed (`sheaf serve` indexes them)");
+        }
+    }
     Ok(())
 }
 
@@ -953,9 +961,18 @@ async fn set_enabled(store: &Store, name: &str, enabled: bool) -> anyhow::Result
     Ok(())
 }
 
+/// Most connections `sheaf serve` opens on its own account, well under PostgreSQL's default
+/// `max_connections` of 100.
+const SERVE_POOL_CAP: u32 = 64;
+
 async fn serve(cfg: &Config, listen: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
     use tokio_util::sync::CancellationToken;
-    let (store, kind) = crate::db::open(cfg).await?;
+    // Every running harvest holds a connection while it stores a page; the search indexer,
+    // the scheduler's claims and the API need a few more. A pool smaller than that made
+    // runs queue for connections (up to 11 s with 64 runs and the old 8).
+    let wanted = (cfg.service.max_concurrent_runs as u32 + 4).min(SERVE_POOL_CAP);
+    let pool = cfg.database.max_connections.max(wanted);
+    let (store, kind) = crate::db::open_with_pool(cfg, pool).await?;
     let file = &cfg.service.sources_file;
     if file.exists() {
         let declared = crate::sources_file::load(file)?;

@@ -53,8 +53,16 @@ pub async fn resolve(cfg: &Config) -> Result<(String, DatabaseKind), DbError> {
 
 /// Opens the store and applies migrations.
 pub async fn open(cfg: &Config) -> Result<(Store, DatabaseKind), DbError> {
+    open_with_pool(cfg, cfg.database.max_connections).await
+}
+
+/// [`open`] with a pool of `max_connections`.
+pub async fn open_with_pool(
+    cfg: &Config,
+    max_connections: u32,
+) -> Result<(Store, DatabaseKind), DbError> {
     let (url, kind) = resolve(cfg).await?;
-    let store = Store::connect(&url, cfg.database.max_connections).await?;
+    let store = Store::connect(&url, max_connections).await?;
     store.migrate().await?;
     Ok((store, kind))
 }

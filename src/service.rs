@@ -73,6 +73,9 @@ pub async fn run_scheduler(
         if shutdown.is_cancelled() {
             break;
         }
+        // Catches up on changes written by other processes (`sheaf harvest`, `sheaf db
+        // renormalize` elsewhere); this process's harvests poke it after every page.
+        harvester.indexer().poke();
         if let Err(e) = schedule_new_sources(&store).await {
             tracing::warn!(error = %e, "could not compute next run times");
         }

@@ -550,7 +550,7 @@ async fn pages_have_no_gaps_or_repeats_while_a_harvest_writes() {
         } else {
             // Relevance order: rank never rises along the walk, ties by id.
             let ranked: Vec<(i64, f32)> = sqlx::query_as(
-                "SELECT id, ts_rank(search, sheaf_search_query('river')) FROM records WHERE id = ANY($1)",
+                "SELECT id, coalesce(ts_rank(search, sheaf_search_query('river')), 0) FROM sheaf_api.records WHERE id = ANY($1)",
             )
             .bind(&seen)
             .fetch_all(db.store.pool())

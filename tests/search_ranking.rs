@@ -23,6 +23,11 @@ async fn insert(db: &TestDb, source_id: i64, from: i64, n: i64) {
     .execute(db.store.pool())
     .await
     .expect("insert records");
+    // As a harvest does before it returns: the new records become searchable.
+    db.store
+        .drain_search_index()
+        .await
+        .expect("index the new records");
 }
 
 fn query(cursor: Option<SearchCursor>) -> RecordQuery {

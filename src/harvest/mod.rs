@@ -6,6 +6,7 @@
 //! token is parsed, and hands pages to the storing loop through a bounded channel, so a
 //! harvest runs at the speed of the remote server and memory stays bounded.
 
+pub mod indexer;
 pub mod page;
 pub mod plan;
 pub mod renormalize;
@@ -29,6 +30,7 @@ use crate::store::{
     Checkpoint, ListPosition, NewRun, PageCounts, QuarantineRow, Run, RunStatus, Source, Store,
     StoreError, Trigger,
 };
+use indexer::SearchIndexer;
 use page::PreparedPage;
 use plan::{Chunk, Chunking, PlanError, Window, plan_window};
 
@@ -150,6 +152,7 @@ pub struct Harvester {
     http: HttpClient,
     cfg: Arc<HarvestConfig>,
     worker_id: String,
+    indexer: SearchIndexer,
 }
 
 /// A fetched, parsed and prepared page on its way to the store.
@@ -180,11 +183,17 @@ impl Harvester {
     /// A harvester identified as `worker_id` (see [`worker::worker_id`]).
     pub fn new(store: Store, http: HttpClient, cfg: HarvestConfig, worker_id: String) -> Self {
         Self {
+            indexer: SearchIndexer::new(store.clone()),
             store,
             http,
             cfg: Arc::new(cfg),
             worker_id,
         }
+    }
+
+    /// The search indexer this harvester wakes after every page.
+    pub fn indexer(&self) -> &SearchIndexer {
+        &self.indexer
     }
 
     /// The store this harvester writes to.
@@ -239,6 +248,11 @@ impl Harvester {
         heartbeat.abort();
         if let Err(e) = self.store.release_lease(source.id, &self.worker_id).await {
             tracing::warn!(error = %e, "could not release lease; it will expire");
+        }
+        // What the run stored is searchable when it returns (the background indexer has
+        // usually done most of it already).
+        if let Err(e) = self.indexer.drain().await {
+            tracing::warn!(error = %e, "search index not brought up to date; it catches up later");
         }
         result
     }
@@ -583,6 +597,7 @@ impl Harvester {
                 .await
             {
                 Ok(counts) => {
+                    self.indexer.poke();
                     seen += page.prepared.rows.len() as u64;
                     progress.page(run.id, seen, page.complete_list_size, &counts);
                 }

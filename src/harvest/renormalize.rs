@@ -56,5 +56,9 @@ pub async fn renormalize(
         report.unparseable += unparseable;
         report.changed += store.apply_renormalized(&changed, &hashes).await?;
     }
+    // Changed records are searchable by their new text when this returns.
+    if let Err(e) = store.drain_search_index().await {
+        tracing::warn!(error = %e, "search index not brought up to date; it catches up later");
+    }
     Ok(report)
 }

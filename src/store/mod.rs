@@ -14,6 +14,7 @@ pub mod reads;
 pub mod records;
 pub mod scheduling;
 pub mod search;
+pub mod search_index;
 
 use std::time::Duration;
 

@@ -236,11 +236,20 @@ struct Hit {
     rank: Option<f32>,
 }
 
+/// `FROM` of the page, the floor and the count: the full-text vectors live in
+/// `record_search` (filled by the search indexer), joined only when there is a text query.
+fn push_from(qb: &mut QueryBuilder<Postgres>, q: &RecordQuery) {
+    qb.push(" FROM records r JOIN sources s ON s.id = r.source_id");
+    if q.q.is_some() {
+        qb.push(" JOIN record_search rs ON rs.record_id = r.id");
+    }
+}
+
 /// `WHERE` conditions shared by the page and the count.
 fn push_filters(qb: &mut QueryBuilder<Postgres>, q: &RecordQuery) {
     qb.push(" WHERE NOT r.deleted");
     if let Some(text) = &q.q {
-        qb.push(" AND r.search @@ sheaf_search_query(")
+        qb.push(" AND rs.search @@ sheaf_search_query(")
             .push_bind(text.clone())
             .push(")");
     }
@@ -322,9 +331,8 @@ impl Store {
         };
         hits.truncate(limit as usize);
         let total = if q.with_total {
-            let mut count = QueryBuilder::<Postgres>::new(
-                "SELECT count(*) FROM records r JOIN sources s ON s.id = r.source_id",
-            );
+            let mut count = QueryBuilder::<Postgres>::new("SELECT count(*)");
+            push_from(&mut count, q);
             push_filters(&mut count, q);
             Some(count.build_query_scalar().fetch_one(&self.pool).await?)
         } else {
@@ -342,12 +350,12 @@ impl Store {
         qb.push("SELECT ").push(VIEW_COLUMNS);
         match &q.q {
             Some(text) => qb
-                .push(", ts_rank(r.search, sheaf_search_query(")
+                .push(", ts_rank(rs.search, sheaf_search_query(")
                 .push_bind(text.clone())
                 .push(")) AS rank"),
             None => qb.push(", NULL::real AS rank"),
         };
-        qb.push(" FROM records r JOIN sources s ON s.id = r.source_id");
+        push_from(qb, q);
         push_filters(qb, q);
     }
 
@@ -382,10 +390,9 @@ impl Store {
     /// The lowest id of the [`RANKED_CANDIDATES`] newest matches; 0 when there are fewer.
     async fn rank_floor(&self, q: &RecordQuery) -> Result<i64, StoreError> {
         let mut qb = QueryBuilder::<Postgres>::new("SELECT CASE WHEN count(*) < ");
-        qb.push_bind(RANKED_CANDIDATES).push(
-            " THEN 0 ELSE min(id) END FROM (SELECT r.id FROM records r \
-             JOIN sources s ON s.id = r.source_id",
-        );
+        qb.push_bind(RANKED_CANDIDATES)
+            .push(" THEN 0 ELSE min(id) END FROM (SELECT r.id");
+        push_from(&mut qb, q);
         push_filters(&mut qb, q);
         // `+ 0` keeps the planner off a backward walk of the primary key, which it picks when
         // it over-estimates the matches and which then reads row after row (15 s for some
