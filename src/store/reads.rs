@@ -160,7 +160,7 @@ impl Store {
         let limit = limit.clamp(1, super::search::MAX_LIMIT);
         let mut rows: Vec<ChangeText> = sqlx::query_as(
             "SELECT r.change_seq, r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets, \
-             r.normalized::text AS normalized, r.updated_at \
+             CASE WHEN NOT r.deleted THEN COALESCE(r.normalized_text, r.normalized::text) END AS normalized, r.updated_at \
              FROM records r JOIN sources s ON s.id = r.source_id \
              WHERE r.change_seq > $1 ORDER BY r.change_seq LIMIT $2",
         )
@@ -210,7 +210,7 @@ impl Store {
         }
         let sep = "\u{1f}";
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        let norm: Vec<serde_json::Value> = rows.iter().map(|r| r.normalized.clone()).collect();
+        let norm: Vec<String> = rows.iter().map(|r| r.normalized.to_string()).collect();
         let titles: Vec<Option<String>> = rows.iter().map(|r| r.title.clone()).collect();
         let dois: Vec<Option<String>> = rows.iter().map(|r| r.doi.clone()).collect();
         let issued: Vec<Option<String>> = rows.iter().map(|r| r.issued.clone()).collect();
@@ -221,12 +221,12 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         lock_change_feed(&mut tx).await?;
         let (changed, last_change_seq): (i64, Option<i64>) = sqlx::query_as(
-            "WITH changed AS (UPDATE records r SET normalized = u.normalized, title = u.title, doi = u.doi, issued = u.issued, \
+            "WITH changed AS (UPDATE records r SET normalized = u.normalized::jsonb, normalized_text = u.normalized, title = u.title, doi = u.doi, issued = u.issued, \
              languages = COALESCE(string_to_array(NULLIF(u.languages, ''), E'\\x1f'), '{}'), \
              types = COALESCE(string_to_array(NULLIF(u.types, ''), E'\\x1f'), '{}'), \
              flags = COALESCE(string_to_array(NULLIF(u.flags, ''), E'\\x1f'), '{}'), \
              work_key = u.work_key, updated_at = now(), change_seq = nextval('record_change_seq') \
-             FROM UNNEST($1::bigint[], $2::jsonb[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[]) \
+             FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[]) \
                   AS u(id, normalized, title, doi, issued, languages, types, flags, work_key, read_hash) \
              WHERE r.id = u.id AND NOT r.deleted AND r.content_hash = u.read_hash RETURNING r.change_seq) \
              SELECT count(*), max(change_seq) FROM changed",

@@ -1,5 +1,5 @@
 //! Reads behind the records API and `sheaf records search`: filtered, full-text, keyset-paged
-//! record lists; the change feed; the raw metadata of one record.
+//! record lists; the raw metadata of one record. (The change feed is in `reads`.)
 //!
 //! Every statement is built from fixed SQL fragments; values only ever travel as bound
 //! parameters.
@@ -207,17 +207,6 @@ impl FromStr for SearchCursor {
             floor: id(floor)?,
         })
     }
-}
-
-/// One entry of the change feed: the record as it is now, and the sequence number of its
-/// last change.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Change {
-    /// Position in the feed.
-    pub change_seq: i64,
-    /// The record (tombstones included).
-    #[sqlx(flatten)]
-    pub row: RecordRowView,
 }
 
 /// The stored metadata of one record, for `/raw`.
@@ -474,25 +463,6 @@ impl Store {
         let next = (limit > 0 && hits.len() as i64 > limit)
             .then(|| SearchCursor::Older(hits[limit as usize - 1].row.id));
         Ok((hits, next))
-    }
-
-    /// Records changed after `since` in change order, at most `limit`, tombstones
-    /// included; the flag says whether more are waiting. Because every writer holds
-    /// `lock_change_feed` from its first `change_seq` to its commit, a reader that has
-    /// seen sequence N has already seen every committed change below N.
-    pub async fn changes(&self, since: i64, limit: i64) -> Result<(Vec<Change>, bool), StoreError> {
-        let limit = limit.clamp(1, MAX_LIMIT);
-        let mut rows: Vec<Change> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT r.change_seq, {VIEW_COLUMNS} FROM records r JOIN sources s ON s.id = r.source_id \
-             WHERE r.change_seq > $1 ORDER BY r.change_seq LIMIT $2"
-        )))
-        .bind(since)
-        .bind(limit + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        Ok((rows, more))
     }
 
     /// The raw metadata of record `id`, `None` when there is no such record.
