@@ -18,9 +18,8 @@
 //! broad query's matches (a common keyword matches a sixth of a million-record database)
 //! costs seconds. A text-query walk therefore ranks the [`RANKED_CANDIDATES`] most recently
 //! stored matches (ids at or above a floor fixed by the first page and carried in the
-//! cursor; for a phrase, the newest records holding all its words) and then continues with
-//! the older matches newest first. Every match is still returned exactly once; only the
-//! order beyond the ranked part is by recency.
+//! cursor) and then continues with the older matches newest first. Every match is still
+//! returned exactly once; only the order beyond the ranked part is by recency.
 
 use std::fmt;
 use std::str::FromStr;
@@ -235,23 +234,11 @@ fn push_from(qb: &mut QueryBuilder<Postgres>, q: &RecordQuery) {
     }
 }
 
-/// `WHERE` conditions shared by the page and the count.
-fn push_filters(qb: &mut QueryBuilder<Postgres>, q: &RecordQuery) {
-    push_filters_as(qb, q, false);
-}
-
-/// `rs.search @@ <the query>`; `relaxed` reads phrases as "all their words", which the
-/// full-text index answers without reading each candidate's vector to check positions.
-fn push_text_match(qb: &mut QueryBuilder<Postgres>, text: &str, relaxed: bool) {
-    if relaxed {
-        qb.push(" rs.search @@ regexp_replace(sheaf_search_query(")
-            .push_bind(text.to_owned())
-            .push(")::text, '<(-|[0-9]+)>', '&', 'g')::tsquery");
-    } else {
-        qb.push(" rs.search @@ sheaf_search_query(")
-            .push_bind(text.to_owned())
-            .push(")");
-    }
+/// `rs.search @@ <the query>`.
+fn push_text_match(qb: &mut QueryBuilder<Postgres>, text: &str) {
+    qb.push(" rs.search @@ sheaf_search_query(")
+        .push_bind(text.to_owned())
+        .push(")");
 }
 
 /// Whether a condition other than the text query applies.
@@ -267,11 +254,12 @@ fn has_filters(q: &RecordQuery) -> bool {
         || q.updated_since.is_some()
 }
 
-fn push_filters_as(qb: &mut QueryBuilder<Postgres>, q: &RecordQuery, relaxed: bool) {
+/// `WHERE` conditions shared by the page and the count.
+fn push_filters(qb: &mut QueryBuilder<Postgres>, q: &RecordQuery) {
     qb.push(" WHERE NOT r.deleted");
     if let Some(text) = &q.q {
         qb.push(" AND");
-        push_text_match(qb, text, relaxed);
+        push_text_match(qb, text);
     }
     if let Some(v) = &q.source {
         qb.push(" AND s.name = ").push_bind(v.clone());
@@ -409,13 +397,11 @@ impl Store {
 
     /// The lowest id of the [`RANKED_CANDIDATES`] newest matches; 0 when there are fewer.
     ///
-    /// The floor only decides which matches are ranked: whatever its value, the walk returns
-    /// every match exactly once, since the floor travels in the cursor. So it is found the
-    /// cheap way: phrases relaxed to all their words (checking a phrase reads the vector of
-    /// every record holding its words: p95 1.7 s on 1M records), and, without other
-    /// filters, from `record_search` alone (no join to `records` per match; tombstones
-    /// have no vector there). For a phrase the ranked part is thus the phrase matches among
-    /// the newest [`RANKED_CANDIDATES`] records holding all its words.
+    /// Without other filters it is read from `record_search` alone: no join to `records`
+    /// per match (tombstones have no vector there). Any floor keeps every match exactly
+    /// once, since it travels in the cursor. (Relaxing phrases to all their words here made
+    /// the floor cheaper but left few phrase matches above it, and the page then topped up
+    /// from the older matches with a slow walk: phrase p95 6.6 s over HTTP on 1M records.)
     async fn rank_floor(&self, q: &RecordQuery) -> Result<i64, StoreError> {
         let Some(text) = &q.q else {
             return Ok(0);
@@ -425,22 +411,29 @@ impl Store {
             .push(" THEN 0 ELSE min(id) END FROM (SELECT rs.record_id AS id");
         if has_filters(q) {
             push_from(&mut qb, q);
-            push_filters_as(&mut qb, q, true);
+            push_filters(&mut qb, q);
         } else {
             qb.push(" FROM record_search rs WHERE");
-            push_text_match(&mut qb, text, true);
+            push_text_match(&mut qb, text);
         }
         // `+ 0` keeps the planner off a backward walk of the primary key, which it picks when
         // it over-estimates the matches and which then reads row after row (15 s for some
-        // words on 1M records); the full-text index and a top-N sort stay cheap.
+        // words on 1M records). For a word in a fifth of the records it prefers a sequential
+        // scan, which reads every vector (5 s); the index path reads them only to check phrases.
         qb.push(" ORDER BY rs.record_id + 0 DESC LIMIT ")
             .push_bind(RANKED_CANDIDATES)
             .push(") c");
-        Ok(qb
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL enable_seqscan = off")
+            .execute(&mut *tx)
+            .await?;
+        let floor = qb
             .build_query_scalar()
             .persistent(false)
-            .fetch_one(&self.pool)
-            .await?)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(floor)
     }
 
     /// The ranked part (ids at or above `floor`, by rank), topped up from the older matches
