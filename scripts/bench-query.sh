@@ -16,6 +16,9 @@
 #   BENCH_BIN      sheaf binary (default: target/release/sheaf, built if missing)
 #   BENCH_HTTP     0 to skip the HTTP measurements (default 1: run when the routes exist)
 #   BENCH_SQL      0 to skip the SQL measurements (default 1)
+#   BENCH_SEARCH   0 to skip the search measurements (default 1)
+#   BENCH_FEED     0 to skip the change-feed measurements (default 1)
+#   BENCH_COPY     1 to also stream the view's contract JSON with COPY (default 0; slow)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -25,6 +28,9 @@ N=${BENCH_RECORDS:-1000000}
 JOBS=${BENCH_JOBS:-2}
 BENCH_HTTP=${BENCH_HTTP:-1}
 BENCH_SQL=${BENCH_SQL:-1}
+BENCH_SEARCH=${BENCH_SEARCH:-1}
+BENCH_FEED=${BENCH_FEED:-1}
+BENCH_COPY=${BENCH_COPY:-0}
 DB_URL="${ADMIN_URL%/*}/$DB"
 BIN=${BENCH_BIN:-target/release/sheaf}
 PORT=${BENCH_PORT:-18089}
@@ -129,12 +135,12 @@ END $f$;
 
 -- One batch of records [lo, hi].
 CREATE FUNCTION bench.fill(lo bigint, hi bigint) RETURNS void LANGUAGE sql VOLATILE AS $$
-INSERT INTO records (source_id, oai_identifier, datestamp, datestamp_raw, sets, normalized, title,
+INSERT INTO records (source_id, oai_identifier, datestamp, datestamp_raw, sets, normalized, normalized_text, title,
                      doi, issued, languages, types, flags, work_key, raw_metadata, content_hash,
                      first_harvested_at, last_harvested_at, updated_at)
 SELECT src, 'oai:journal' || src || '.example.org:article/' || g, ds,
        to_char(ds AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ARRAY['journal' || src],
-       n, n -> 'titles' -> 0 ->> 'value', n ->> 'doi', n ->> 'issued',
+       n, n::text, n -> 'titles' -> 0 ->> 'value', n ->> 'doi', n ->> 'issued',
        ARRAY(SELECT jsonb_array_elements_text(n -> 'languages')), '{article}', '{}',
        coalesce(n ->> 'doi', 'journal' || src || '.example.org/article/' || g),
        -- raw XML of realistic size: the texts again, wrapped in oai_dc
@@ -192,8 +198,8 @@ SQL
     q <<'SQL'
 CREATE TABLE bench.indexes AS
 SELECT indexname, indexdef FROM pg_indexes
-WHERE schemaname = 'public' AND tablename = 'records'
-  AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'records'::regclass);
+WHERE schemaname = 'public' AND tablename IN ('records', 'record_search')
+  AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid IN ('records'::regclass, 'record_search'::regclass));
 DO $$ DECLARE i record; BEGIN
     FOR i IN SELECT indexname FROM bench.indexes LOOP EXECUTE format('DROP INDEX %I', i.indexname); END LOOP;
 END $$;
@@ -208,10 +214,10 @@ SQL
         if ((${#pids[@]} >= JOBS)); then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
     done
     for p in "${pids[@]}"; do wait "$p"; done
-    log "inserted in $(($(date +%s) - start)) s; deleting 2%, adding runs, building indexes"
+    log "inserted in $(($(date +%s) - start)) s; deleting 2%, adding runs"
     q <<'SQL'
 -- 2% tombstones, deleted later than they were harvested (a new change_seq, as the harvester does).
-UPDATE records SET deleted = true, normalized = NULL, title = NULL, doi = NULL, issued = NULL,
+UPDATE records SET deleted = true, normalized = NULL, normalized_text = NULL, title = NULL, doi = NULL, issued = NULL,
        languages = '{}', types = '{}', work_key = NULL, raw_metadata = NULL,
        updated_at = updated_at + interval '1 day', change_seq = nextval('record_change_seq')
 WHERE id % 50 = 7;
@@ -220,6 +226,23 @@ SELECT s.id, 'schedule', CASE WHEN k % 7 = 0 THEN 'failed' ELSE 'completed' END,
        now() - k * interval '1 day', now() - k * interval '1 day' + interval '5 min',
        CASE WHEN k % 7 = 0 THEN 'HTTP 503 after 6 attempts' END
 FROM sources s, generate_series(1, 30) k;
+SQL
+    # The search index as the indexer leaves it once caught up (src/store/search_index.rs):
+    # a vector per live record, computed from the same function, JOBS sessions at a time.
+    log "search vectors of the live records in $JOBS sessions"
+    pids=()
+    for ((lo = 1; lo <= N; lo += batch)); do
+        hi=$((lo + batch - 1))
+        q -c "INSERT INTO record_search (record_id, change_seq, search)
+              SELECT id, change_seq, sheaf_search_vector(normalized) FROM records
+              WHERE id BETWEEN $lo AND $hi AND NOT deleted AND normalized IS NOT NULL" >/dev/null &
+        pids+=($!)
+        if ((${#pids[@]} >= JOBS)); then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+    log "indexed in $(($(date +%s) - start)) s; building indexes"
+    q <<'SQL'
+UPDATE search_index_state SET last_change_seq = (SELECT coalesce(max(change_seq), 0) FROM records);
 SET maintenance_work_mem = '512MB';
 DO $$ DECLARE i record; BEGIN
     FOR i IN SELECT indexdef FROM bench.indexes LOOP EXECUTE i.indexdef; END LOOP;
@@ -227,7 +250,8 @@ END $$;
 DROP SCHEMA bench CASCADE;
 SQL
     log "VACUUM ANALYZE"
-    q -c "VACUUM (ANALYZE) records" -c "VACUUM (ANALYZE) sources" -c "VACUUM (ANALYZE) harvest_runs"
+    q -c "VACUUM (ANALYZE) records" -c "VACUUM (ANALYZE) record_search" -c "VACUUM (ANALYZE) sources" \
+      -c "VACUUM (ANALYZE) harvest_runs"
     log "generated in $(($(date +%s) - start)) s"
 fi
 
@@ -255,43 +279,63 @@ SELECT row_number() OVER (), kind, q FROM (
 SQL
 count=$(q -c "SELECT count(*) FROM bench_queries")
 
-# The q= search as GET /api/records?q=...&limit=20 runs it (src/store/search.rs): live records
-# matching, best rank first, one more row than the page to know if there is a next one.
-SEARCH_SQL="SELECT * FROM (SELECT r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets, r.normalized, r.updated_at, ts_rank(r.search, sheaf_search_query(%L)) AS rank FROM records r JOIN sources s ON s.id = r.source_id WHERE NOT r.deleted AND r.search @@ sheaf_search_query(%L)) m ORDER BY m.rank DESC, m.id LIMIT 21"
+# The first page of GET /api/records?q=...&limit=20 as src/store/search.rs builds it (keep the
+# two in step): the floor (lowest id of the 500 newest matches, from record_search alone,
+# sequential scans off), then the matches at or above it by rank, one more row than the
+# page to know if there is a next one.
+FLOOR_SQL="SELECT CASE WHEN count(*) < 500 THEN 0 ELSE min(id) END FROM (SELECT rs.record_id AS id FROM record_search rs WHERE rs.search @@ sheaf_search_query(%L) ORDER BY rs.record_id + 0 DESC LIMIT 500) c"
+PAGE_SQL="SELECT * FROM (SELECT r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets, r.normalized, r.updated_at, ts_rank(rs.search, sheaf_search_query(%L)) AS rank FROM records r JOIN sources s ON s.id = r.source_id JOIN record_search rs ON rs.record_id = r.id WHERE NOT r.deleted AND rs.search @@ sheaf_search_query(%L) AND rs.record_id >= %s) m ORDER BY m.rank DESC, m.id LIMIT 21"
 
-echo "== $N records in $DB ($(q -c "SELECT pg_size_pretty(pg_total_relation_size('records'))") records table), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
-if [[ $BENCH_SQL == 1 ]]; then
-# Warm the OS cache with the table and its TOAST (the machine has the RAM for it), so the
-# figures are of a warm server rather than of the disk.
+echo "== $N records in $DB ($(q -c "SELECT pg_size_pretty(pg_total_relation_size('records'))") records table, $(q -c "SELECT pg_size_pretty(pg_total_relation_size('record_search'))") record_search), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
+# Warm the OS cache with the tables, their TOAST and the full-text index (the machine has
+# the RAM for it), so the figures are of a warm server rather than of the disk.
 q -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
-  -c "SELECT pg_prewarm(c, 'read') FROM (VALUES ('records'::regclass), ((SELECT reltoastrelid FROM pg_class WHERE oid = 'records'::regclass)::regclass), ('records_search'::regclass)) v (c)" >/dev/null
+  -c "SELECT pg_prewarm(c, 'read') FROM (VALUES ('records'::regclass), ((SELECT reltoastrelid FROM pg_class WHERE oid = 'records'::regclass)::regclass),
+        ('record_search'::regclass), ((SELECT reltoastrelid FROM pg_class WHERE oid = 'record_search'::regclass)::regclass),
+        ('records_search'::regclass)) v (c)" >/dev/null
+if [[ $BENCH_SQL == 1 && $BENCH_SEARCH == 1 ]]; then
 log "SQL search: $count queries"
 q <<SQL
 DROP TABLE IF EXISTS bench_timings;
-CREATE TABLE bench_timings (i int PRIMARY KEY, ms float8 NOT NULL, matches bigint);
+CREATE TABLE bench_timings (i int PRIMARY KEY, ms float8 NOT NULL, floor_ms float8 NOT NULL, matches bigint);
 DO \$\$
 DECLARE
-    t0 timestamptz; r record; qq record;
+    t0 timestamptz; t1 timestamptz; r record; qq record; fl bigint;
 BEGIN
     FOR qq IN SELECT i, q FROM bench_queries ORDER BY i LOOP
         t0 := clock_timestamp();
-        FOR r IN EXECUTE format('$SEARCH_SQL', qq.q, qq.q) LOOP NULL; END LOOP;
-        INSERT INTO bench_timings VALUES (qq.i, extract(epoch FROM clock_timestamp() - t0) * 1000);
+        PERFORM set_config('enable_seqscan', 'off', false);
+        EXECUTE format(\$f\$$FLOOR_SQL\$f\$, qq.q) INTO fl;
+        PERFORM set_config('enable_seqscan', 'on', false);
+        t1 := clock_timestamp();
+        FOR r IN EXECUTE format(\$f\$$PAGE_SQL\$f\$, qq.q, qq.q, fl) LOOP NULL; END LOOP;
+        INSERT INTO bench_timings VALUES (qq.i, extract(epoch FROM clock_timestamp() - t0) * 1000,
+                                          extract(epoch FROM t1 - t0) * 1000);
     END LOOP;
 END \$\$;
--- How many live records each query matches (not timed).
-UPDATE bench_timings t SET matches = (SELECT count(*) FROM records WHERE NOT deleted AND search @@ sheaf_search_query(b.q))
-FROM bench_queries b WHERE b.i = t.i;
+-- How many live records each query matches (not timed), with the query text as a literal:
+-- as a parameter of a correlated subquery it would hide the GIN index.
+DO \$\$
+DECLARE qq record; n bigint;
+BEGIN
+    FOR qq IN SELECT i, q FROM bench_queries ORDER BY i LOOP
+        EXECUTE format('SELECT count(*) FROM sheaf_api.records WHERE NOT deleted AND search @@ sheaf_search_query(%L)', qq.q) INTO n;
+        UPDATE bench_timings SET matches = n WHERE i = qq.i;
+    END LOOP;
+END \$\$;
 SQL
-echo "sql q= search (server-side, ms; matches = live records matching):"
+echo "sql q= search, first page (server-side, ms; floor = its first query; matches = live records matching):"
 psql -X -q "$DB_URL" -c "SELECT coalesce(b.kind, 'all') AS queries, count(*) AS n,
         round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p50,
         round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p95,
         round(max(ms)::numeric, 1) AS max,
+        round(percentile_cont(0.95) WITHIN GROUP (ORDER BY floor_ms)::numeric, 1) AS floor_p95,
         percentile_disc(0.5) WITHIN GROUP (ORDER BY matches) AS median_matches,
         max(matches) AS max_matches
     FROM bench_timings t JOIN bench_queries b USING (i) GROUP BY ROLLUP (b.kind) ORDER BY b.kind NULLS LAST"
+fi
 
+if [[ $BENCH_SQL == 1 && $BENCH_FEED == 1 ]]; then
 log "SQL change feed: keyset pages of 1000 by change_seq, as GET /api/changes reads them"
 q <<'SQL'
 DO $$
@@ -299,25 +343,39 @@ DECLARE
     t0 timestamptz := clock_timestamp(); last bigint := 0; n bigint := 0; got int; secs float8; bytes bigint;
 BEGIN
     LOOP
-        -- The normalized JSON is rendered as text, as it would be for a client.
-        SELECT count(*), max(change_seq), sum(octet_length(normalized::text)) INTO got, last, bytes FROM (
+        -- The contract JSON as the API reads it (src/store/reads.rs, change_page); `|| ''`
+        -- makes the server read the value itself, as sending it would, not just its length.
+        SELECT count(*), max(change_seq), sum(octet_length(normalized || '')) INTO got, last, bytes FROM (
             SELECT r.change_seq, r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets,
-                   r.normalized, r.updated_at
+                   CASE WHEN NOT r.deleted THEN COALESCE(r.normalized_text, r.normalized::text) END AS normalized,
+                   r.updated_at
             FROM records r JOIN sources s ON s.id = r.source_id
             WHERE r.change_seq > last ORDER BY r.change_seq LIMIT 1000) p;
         EXIT WHEN got = 0;
         n := n + got;
     END LOOP;
     secs := extract(epoch FROM clock_timestamp() - t0);
-    RAISE NOTICE 'sql change feed: % records in % s = % records/s', n, round(secs::numeric, 2), round(n / secs);
+    RAISE NOTICE 'sql change feed (stored text): % records in % s = % records/s', n, round(secs::numeric, 2), round(n / secs);
+    -- The same pages with the jsonb rendered as text (the API before migration 0010).
+    t0 := clock_timestamp(); last := 0; n := 0;
+    LOOP
+        SELECT count(*), max(change_seq), sum(octet_length(normalized::text)) INTO got, last, bytes FROM (
+            SELECT r.change_seq, r.normalized FROM records r JOIN sources s ON s.id = r.source_id
+            WHERE r.change_seq > last ORDER BY r.change_seq LIMIT 1000) p;
+        EXIT WHEN got = 0;
+        n := n + got;
+    END LOOP;
+    secs := extract(epoch FROM clock_timestamp() - t0);
+    RAISE NOTICE 'sql change feed (jsonb rendered): % records in % s = % records/s', n, round(secs::numeric, 2), round(n / secs);
 END $$;
 SQL
-
-log "psql change feed: the same pages streamed to a client (COPY of the contract JSON)"
-t0=$(date +%s.%N)
-rows=$(psql -X -At "$DB_URL" -c "COPY (SELECT record FROM sheaf_api.records ORDER BY change_seq) TO STDOUT" | wc -l)
-t1=$(date +%s.%N)
-awk -v n="$rows" -v a="$t0" -v b="$t1" 'BEGIN { printf "psql COPY feed: %d records in %.2f s = %d records/s\n", n, b - a, n / (b - a) }'
+if [[ $BENCH_COPY == 1 ]]; then
+    log "psql change feed: the view's contract JSON streamed to a client (COPY)"
+    t0=$(date +%s.%N)
+    rows=$(psql -X -At "$DB_URL" -c "COPY (SELECT record FROM sheaf_api.records ORDER BY change_seq) TO STDOUT" | wc -l)
+    t1=$(date +%s.%N)
+    awk -v n="$rows" -v a="$t0" -v b="$t1" 'BEGIN { printf "psql COPY feed: %d records in %.2f s = %d records/s\n", n, b - a, n / (b - a) }'
+fi
 fi
 
 # --- HTTP ---------------------------------------------------------------------------------------
@@ -330,15 +388,26 @@ if [[ $BENCH_HTTP == 1 ]]; then
     if [[ $status != 200 ]]; then
         echo "http: GET /api/records?q= answered $status; HTTP measurements skipped"
     else
+        if [[ $BENCH_SEARCH == 1 ]]; then
         log "HTTP search: $count queries"
-        q -c "SELECT q FROM bench_queries ORDER BY i" | while IFS= read -r query; do
-            curl -s -o /dev/null -G -w '%{time_total}\n' "http://127.0.0.1:$PORT/api/records" \
-                --data-urlencode "q=$query" --data-urlencode "limit=20" >/dev/null
-            curl -s -o /dev/null -G -w '%{time_total}\n' "http://127.0.0.1:$PORT/api/records" \
+        # Each query asked twice, the second timed (curl: request to last byte).
+        q -F $'\t' -c "SELECT kind, q FROM bench_queries ORDER BY i" | while IFS=$'\t' read -r kind query; do
+            curl -s -o /dev/null -G "http://127.0.0.1:$PORT/api/records" \
                 --data-urlencode "q=$query" --data-urlencode "limit=20"
-        done | sort -n | awk '{ t[NR] = $1 * 1000 } END {
-            printf "http q= search: %d queries, p50 %.1f ms, p95 %.1f ms, max %.1f ms\n",
-                NR, t[int(NR * 0.5 + 0.5)], t[int(NR * 0.95 + 0.5)], t[NR] }'
+            t=$(curl -s -o /dev/null -G -w '%{time_total}' "http://127.0.0.1:$PORT/api/records" \
+                --data-urlencode "q=$query" --data-urlencode "limit=20")
+            printf '%s\t%s\n' "$kind" "$t"
+        done | awk -F'\t' '
+            function pct(a, n, p) { return a[int(n * p + 0.5) < 1 ? 1 : int(n * p + 0.5)] }
+            function report(name, list,    a, n, i) {
+                n = split(list, a, " "); asort(a)
+                printf "http q= search, %-16s %3d queries: p50 %7.1f ms, p95 %7.1f ms, max %7.1f ms\n",
+                    name, n, pct(a, n, 0.5), pct(a, n, 0.95), a[n]
+            }
+            { ms = $2 * 1000; by[$1] = by[$1] " " ms; all = all " " ms }
+            END { for (k in by) report(k, by[k]); report("all", all) }'
+        fi
+        if [[ $BENCH_FEED == 1 ]]; then
         log "HTTP change feed: GET /api/changes?since=...&limit=1000 following next_cursor"
         # Timed by curl (request to last byte); the cursor is cut from the body's end.
         since=0; total=0; secs=0; body=$(mktemp)
@@ -354,5 +423,6 @@ if [[ $BENCH_HTTP == 1 ]]; then
         rm -f "$body"
         awk -v n="$total" -v s="$secs" -v a="$t0" -v b="$t1" 'BEGIN {
             printf "http change feed: %d records in %.2f s of requests = %d records/s (%.2f s wall with the client loop)\n", n, s, n / s, b - a }'
+        fi
     fi
 fi

@@ -57,6 +57,84 @@ pub fn record_json(row: &RecordRowView) -> Value {
     Value::Object(obj)
 }
 
+/// `RecordRowView` with the normalized fields as PostgreSQL renders them (JSON text), for
+/// the change feed, which passes them through instead of parsing and re-serializing them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RecordRowText {
+    /// Record id.
+    pub id: i64,
+    /// Source name.
+    pub source: String,
+    /// OAI identifier.
+    pub oai_identifier: String,
+    /// Header datestamp.
+    pub datestamp: Option<DateTime<Utc>>,
+    /// Tombstone.
+    pub deleted: bool,
+    /// Set specs.
+    pub sets: Vec<String>,
+    /// Normalized fields as a JSON object's text, `None` for tombstones and non-DC formats.
+    pub normalized: Option<String>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Writes the object `record_json` builds for the same row, with the normalized fields
+/// copied as text, then one more integer member (`extra`) before the closing brace.
+pub fn write_record_json(
+    out: &mut Vec<u8>,
+    row: &RecordRowText,
+    extra: Option<(&str, i64)>,
+) -> serde_json::Result<()> {
+    let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    out.extend_from_slice(b"{\"id\":");
+    serde_json::to_writer(&mut *out, &row.id)?;
+    out.extend_from_slice(b",\"source\":");
+    serde_json::to_writer(&mut *out, &row.source)?;
+    out.extend_from_slice(b",\"oai_identifier\":");
+    serde_json::to_writer(&mut *out, &row.oai_identifier)?;
+    out.extend_from_slice(b",\"datestamp\":");
+    serde_json::to_writer(&mut *out, &row.datestamp.as_ref().map(time))?;
+    out.extend_from_slice(b",\"deleted\":");
+    serde_json::to_writer(&mut *out, &row.deleted)?;
+    out.extend_from_slice(b",\"sets\":");
+    serde_json::to_writer(&mut *out, &row.sets)?;
+    // The members of the stored object, as `record_json` merges them; PostgreSQL wrote the
+    // text, so it is valid JSON and only the outer braces need to go.
+    let members = match (&row.normalized, row.deleted) {
+        (Some(text), false) => text
+            .trim()
+            .strip_prefix('{')
+            .and_then(|t| t.strip_suffix('}'))
+            .unwrap_or(EMPTY_MEMBERS.as_str()),
+        _ => EMPTY_MEMBERS.as_str(),
+    }
+    .trim();
+    if !members.is_empty() {
+        out.push(b',');
+        out.extend_from_slice(members.as_bytes());
+    }
+    out.extend_from_slice(b",\"updated_at\":");
+    serde_json::to_writer(&mut *out, &time(&row.updated_at))?;
+    if let Some((name, value)) = extra {
+        out.push(b',');
+        serde_json::to_writer(&mut *out, name)?;
+        out.push(b':');
+        serde_json::to_writer(&mut *out, &value)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// The members of `empty_fields` as JSON text, without the braces.
+static EMPTY_MEMBERS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let text = Value::Object(empty_fields()).to_string();
+    text.strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .unwrap_or_default()
+        .to_owned()
+});
+
 fn empty_fields() -> Map<String, Value> {
     match serde_json::to_value(crate::normalize::normalize(&[]).record) {
         Ok(Value::Object(m)) => m,
@@ -115,5 +193,64 @@ mod tests {
         assert_eq!(b["titles"], serde_json::json!([]));
         assert_eq!(b["doi"], Value::Null);
         assert_eq!(b["deleted"], true);
+    }
+
+    /// The feed's text path gives the same object as `record_json`, key for key and in the
+    /// same order, for a live record (fields as stored text), a tombstone and a record
+    /// whose stored fields are not an object.
+    #[test]
+    fn the_text_path_writes_what_record_json_builds() {
+        let n = crate::normalize::normalize(&[
+            DcValue::dc_lang("title", "Корейский \"полуостров\"", "ru"),
+            DcValue::dc("creator", "Ким, А. В."),
+            DcValue::dc("identifier", "10.1234/x"),
+        ]);
+        let at = DateTime::parse_from_rfc3339("2022-06-21T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let live = RecordRowView {
+            id: 7,
+            source: "s\"q".into(),
+            oai_identifier: "oai:x:7".into(),
+            datestamp: Some(at),
+            deleted: false,
+            sets: vec!["a".into(), "b".into()],
+            normalized: serde_json::to_value(&n.record).ok(),
+            updated_at: at,
+        };
+        let dead = RecordRowView {
+            deleted: true,
+            normalized: None,
+            datestamp: None,
+            ..live.clone()
+        };
+        let odd = RecordRowView {
+            normalized: Some(Value::Null),
+            ..live.clone()
+        };
+        for row in [live, dead, odd] {
+            let text = RecordRowText {
+                id: row.id,
+                source: row.source.clone(),
+                oai_identifier: row.oai_identifier.clone(),
+                datestamp: row.datestamp,
+                deleted: row.deleted,
+                sets: row.sets.clone(),
+                // PostgreSQL's rendering has spaces after `:` and `,`; serde's has none.
+                normalized: row
+                    .normalized
+                    .as_ref()
+                    .map(|v| serde_json::to_string_pretty(v).unwrap_or_default()),
+                updated_at: row.updated_at,
+            };
+            let mut out = Vec::new();
+            write_record_json(&mut out, &text, Some(("change_seq", 42))).unwrap();
+            let got: Value = serde_json::from_slice(&out).unwrap();
+            let mut want = record_json(&row);
+            want["change_seq"] = 42.into();
+            let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+            assert_eq!(keys(&got), keys(&want));
+            assert_eq!(got, want);
+        }
     }
 }

@@ -797,6 +797,16 @@ async fn a_consumer_following_the_feed_mirrors_the_table() {
     assert_eq!(mirror.values().filter(|v| v["issued"] == "old").count(), 0);
     assert_eq!(mirror, live_table(&db).await);
     assert_eq!(mirror.len(), 10);
+    // The stored text the feed copies holds the jsonb's object after every kind of write
+    // above (harvest, deletion, resurrection, hand-written SQL, renormalize).
+    let (stale, texts, live): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE normalized_text::jsonb IS DISTINCT FROM normalized), \
+         count(normalized_text), count(*) FILTER (WHERE NOT deleted) FROM records",
+    )
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!((stale, texts), (0, live));
 }
 
 /// Sequence order is commit order: a writer that draws its change_seq while another

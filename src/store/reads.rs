@@ -7,7 +7,7 @@ use futures_util::stream::BoxStream;
 
 use super::records::{ChangeNote, lock_change_feed, notify_change};
 use super::{Store, StoreError};
-use crate::contract::RecordRowView;
+use crate::contract::{RecordRowText, RecordRowView};
 
 const VIEW: &str = "SELECT r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets, r.normalized, r.updated_at \
                     FROM records r JOIN sources s ON s.id = r.source_id";
@@ -54,6 +54,17 @@ pub enum Since {
     Time(DateTime<Utc>),
     /// Records whose change sequence number is above this cursor.
     ChangeSeq(i64),
+}
+
+/// One entry of the change feed: the record as it is now, with its normalized fields as
+/// JSON text, and the sequence number of its last change.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChangeText {
+    /// Position in the feed.
+    pub change_seq: i64,
+    /// The record (tombstones included).
+    #[sqlx(flatten)]
+    pub row: RecordRowText,
 }
 
 /// One record's stored normalization inputs and outputs, for re-normalization.
@@ -136,6 +147,32 @@ impl Store {
             .boxed()
     }
 
+    /// Records changed after `since` in change order, at most `limit` (1..=1000),
+    /// tombstones included; the flag says whether more are waiting. Because every writer
+    /// holds `lock_change_feed` from its first `change_seq` to its commit, a reader that has
+    /// seen sequence N has already seen every committed change below N. The normalized
+    /// fields come as text so the feed can copy them instead of parsing them.
+    pub async fn change_page(
+        &self,
+        since: i64,
+        limit: i64,
+    ) -> Result<(Vec<ChangeText>, bool), StoreError> {
+        let limit = limit.clamp(1, super::search::MAX_LIMIT);
+        let mut rows: Vec<ChangeText> = sqlx::query_as(
+            "SELECT r.change_seq, r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets, \
+             CASE WHEN NOT r.deleted THEN COALESCE(r.normalized_text, r.normalized::text) END AS normalized, r.updated_at \
+             FROM records r JOIN sources s ON s.id = r.source_id \
+             WHERE r.change_seq > $1 ORDER BY r.change_seq LIMIT $2",
+        )
+        .bind(since)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        Ok((rows, more))
+    }
+
     /// The next batch of live records with raw metadata after `after_id`.
     pub async fn raw_batch(
         &self,
@@ -173,7 +210,7 @@ impl Store {
         }
         let sep = "\u{1f}";
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        let norm: Vec<serde_json::Value> = rows.iter().map(|r| r.normalized.clone()).collect();
+        let norm: Vec<String> = rows.iter().map(|r| r.normalized.to_string()).collect();
         let titles: Vec<Option<String>> = rows.iter().map(|r| r.title.clone()).collect();
         let dois: Vec<Option<String>> = rows.iter().map(|r| r.doi.clone()).collect();
         let issued: Vec<Option<String>> = rows.iter().map(|r| r.issued.clone()).collect();
@@ -184,12 +221,12 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         lock_change_feed(&mut tx).await?;
         let (changed, last_change_seq): (i64, Option<i64>) = sqlx::query_as(
-            "WITH changed AS (UPDATE records r SET normalized = u.normalized, title = u.title, doi = u.doi, issued = u.issued, \
+            "WITH changed AS (UPDATE records r SET normalized = u.normalized::jsonb, normalized_text = u.normalized, title = u.title, doi = u.doi, issued = u.issued, \
              languages = COALESCE(string_to_array(NULLIF(u.languages, ''), E'\\x1f'), '{}'), \
              types = COALESCE(string_to_array(NULLIF(u.types, ''), E'\\x1f'), '{}'), \
              flags = COALESCE(string_to_array(NULLIF(u.flags, ''), E'\\x1f'), '{}'), \
              work_key = u.work_key, updated_at = now(), change_seq = nextval('record_change_seq') \
-             FROM UNNEST($1::bigint[], $2::jsonb[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[]) \
+             FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[]) \
                   AS u(id, normalized, title, doi, issued, languages, types, flags, work_key, read_hash) \
              WHERE r.id = u.id AND NOT r.deleted AND r.content_hash = u.read_hash RETURNING r.change_seq) \
              SELECT count(*), max(change_seq) FROM changed",

@@ -379,7 +379,8 @@ async fn upsert_rows(
             datestamp_raws.push(clean(&r.datestamp_raw));
             deleted.push(r.deleted);
             sets.push(clean(&join(&r.sets)));
-            normalized.push(r.normalized.clone());
+            // Sent as text: stored as is for the change feed and parsed into the jsonb.
+            normalized.push(r.normalized.as_ref().map(|v| v.to_string()));
             titles.push(clean_opt(&r.title));
             dois.push(clean_opt(&r.doi));
             issued.push(clean_opt(&r.issued));
@@ -428,17 +429,18 @@ async fn upsert_rows(
 /// `DO UPDATE`, so they cost no write, no index churn and no change sequence.
 const UPSERT: &str = r#"
 WITH input AS (
-    SELECT * FROM UNNEST($3::text[], $4::timestamptz[], $5::text[], $6::bool[], $7::text[], $8::jsonb[],
+    SELECT * FROM UNNEST($3::text[], $4::timestamptz[], $5::text[], $6::bool[], $7::text[], $8::text[],
                          $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
                          $15::text[], $16::text[], $17::bytea[])
-        AS u(oai_identifier, datestamp, datestamp_raw, deleted, sets, normalized, title, doi, issued,
+        AS u(oai_identifier, datestamp, datestamp_raw, deleted, sets, normalized_text, title, doi, issued,
              languages, types, flags, work_key, raw_metadata, content_hash)
 ), upserted AS (
     INSERT INTO records AS r (source_id, oai_identifier, datestamp, datestamp_raw, deleted, sets, normalized,
-                              title, doi, issued, languages, types, flags, work_key, raw_metadata,
-                              content_hash, last_run_id)
+                              normalized_text, title, doi, issued, languages, types, flags, work_key,
+                              raw_metadata, content_hash, last_run_id)
     SELECT $1, oai_identifier, datestamp, datestamp_raw, deleted,
-           COALESCE(string_to_array(NULLIF(sets, ''), E'\x1f'), '{}'), normalized, title, doi, issued,
+           COALESCE(string_to_array(NULLIF(sets, ''), E'\x1f'), '{}'), normalized_text::jsonb, normalized_text,
+           title, doi, issued,
            COALESCE(string_to_array(NULLIF(languages, ''), E'\x1f'), '{}'),
            COALESCE(string_to_array(NULLIF(types, ''), E'\x1f'), '{}'),
            COALESCE(string_to_array(NULLIF(flags, ''), E'\x1f'), '{}'),
@@ -446,7 +448,8 @@ WITH input AS (
     FROM input
     ON CONFLICT (source_id, oai_identifier) DO UPDATE SET
         datestamp = EXCLUDED.datestamp, datestamp_raw = EXCLUDED.datestamp_raw, deleted = EXCLUDED.deleted,
-        sets = EXCLUDED.sets, normalized = EXCLUDED.normalized, title = EXCLUDED.title, doi = EXCLUDED.doi,
+        sets = EXCLUDED.sets, normalized = EXCLUDED.normalized, normalized_text = EXCLUDED.normalized_text,
+        title = EXCLUDED.title, doi = EXCLUDED.doi,
         issued = EXCLUDED.issued, languages = EXCLUDED.languages, types = EXCLUDED.types,
         flags = EXCLUDED.flags, work_key = EXCLUDED.work_key, raw_metadata = EXCLUDED.raw_metadata,
         content_hash = EXCLUDED.content_hash, last_run_id = EXCLUDED.last_run_id,

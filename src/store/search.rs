@@ -1,5 +1,5 @@
 //! Reads behind the records API and `sheaf records search`: filtered, full-text, keyset-paged
-//! record lists; the change feed; the raw metadata of one record.
+//! record lists; the raw metadata of one record. (The change feed is in `reads`.)
 //!
 //! Every statement is built from fixed SQL fragments; values only ever travel as bound
 //! parameters.
@@ -209,17 +209,6 @@ impl FromStr for SearchCursor {
     }
 }
 
-/// One entry of the change feed: the record as it is now, and the sequence number of its
-/// last change.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Change {
-    /// Position in the feed.
-    pub change_seq: i64,
-    /// The record (tombstones included).
-    #[sqlx(flatten)]
-    pub row: RecordRowView,
-}
-
 /// The stored metadata of one record, for `/raw`.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RawMetadata {
@@ -245,13 +234,32 @@ fn push_from(qb: &mut QueryBuilder<Postgres>, q: &RecordQuery) {
     }
 }
 
+/// `rs.search @@ <the query>`.
+fn push_text_match(qb: &mut QueryBuilder<Postgres>, text: &str) {
+    qb.push(" rs.search @@ sheaf_search_query(")
+        .push_bind(text.to_owned())
+        .push(")");
+}
+
+/// Whether a condition other than the text query applies.
+fn has_filters(q: &RecordQuery) -> bool {
+    q.source.is_some()
+        || q.set.is_some()
+        || q.language.is_some()
+        || q.record_type.is_some()
+        || q.issued_from.is_some()
+        || q.issued_until.is_some()
+        || q.doi.is_some()
+        || q.has_doi.is_some()
+        || q.updated_since.is_some()
+}
+
 /// `WHERE` conditions shared by the page and the count.
 fn push_filters(qb: &mut QueryBuilder<Postgres>, q: &RecordQuery) {
     qb.push(" WHERE NOT r.deleted");
     if let Some(text) = &q.q {
-        qb.push(" AND rs.search @@ sheaf_search_query(")
-            .push_bind(text.clone())
-            .push(")");
+        qb.push(" AND");
+        push_text_match(qb, text);
     }
     if let Some(v) = &q.source {
         qb.push(" AND s.name = ").push_bind(v.clone());
@@ -388,24 +396,44 @@ impl Store {
     }
 
     /// The lowest id of the [`RANKED_CANDIDATES`] newest matches; 0 when there are fewer.
+    ///
+    /// Without other filters it is read from `record_search` alone: no join to `records`
+    /// per match (tombstones have no vector there). Any floor keeps every match exactly
+    /// once, since it travels in the cursor. (Relaxing phrases to all their words here made
+    /// the floor cheaper but left few phrase matches above it, and the page then topped up
+    /// from the older matches with a slow walk: phrase p95 6.6 s over HTTP on 1M records.)
     async fn rank_floor(&self, q: &RecordQuery) -> Result<i64, StoreError> {
+        let Some(text) = &q.q else {
+            return Ok(0);
+        };
         let mut qb = QueryBuilder::<Postgres>::new("SELECT CASE WHEN count(*) < ");
         qb.push_bind(RANKED_CANDIDATES)
-            .push(" THEN 0 ELSE min(id) END FROM (SELECT r.id");
-        push_from(&mut qb, q);
-        push_filters(&mut qb, q);
+            .push(" THEN 0 ELSE min(id) END FROM (SELECT rs.record_id AS id");
+        if has_filters(q) {
+            push_from(&mut qb, q);
+            push_filters(&mut qb, q);
+        } else {
+            qb.push(" FROM record_search rs WHERE");
+            push_text_match(&mut qb, text);
+        }
         // `+ 0` keeps the planner off a backward walk of the primary key, which it picks when
         // it over-estimates the matches and which then reads row after row (15 s for some
-        // words on 1M records); the full-text index and a top-N sort stay cheap (p95 0.35 s
-        // against 15 s on the benchmark database, under load).
-        qb.push(" ORDER BY r.id + 0 DESC LIMIT ")
+        // words on 1M records). For a word in a fifth of the records it prefers a sequential
+        // scan, which reads every vector (5 s); the index path reads them only to check phrases.
+        qb.push(" ORDER BY rs.record_id + 0 DESC LIMIT ")
             .push_bind(RANKED_CANDIDATES)
             .push(") c");
-        Ok(qb
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL enable_seqscan = off")
+            .execute(&mut *tx)
+            .await?;
+        let floor = qb
             .build_query_scalar()
             .persistent(false)
-            .fetch_one(&self.pool)
-            .await?)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(floor)
     }
 
     /// The ranked part (ids at or above `floor`, by rank), topped up from the older matches
@@ -419,7 +447,10 @@ impl Store {
     ) -> Result<(Vec<Hit>, Option<SearchCursor>), StoreError> {
         let mut qb = QueryBuilder::<Postgres>::new("SELECT * FROM (");
         Self::push_hits(&mut qb, q);
-        qb.push(" AND r.id >= ").push_bind(floor).push(") m");
+        // On the vectors' key, so the range can narrow the full-text index's candidates.
+        qb.push(" AND rs.record_id >= ")
+            .push_bind(floor)
+            .push(") m");
         if let Some((rank, id)) = after {
             qb.push(" WHERE (m.rank < ")
                 .push_bind(rank)
@@ -474,25 +505,6 @@ impl Store {
         let next = (limit > 0 && hits.len() as i64 > limit)
             .then(|| SearchCursor::Older(hits[limit as usize - 1].row.id));
         Ok((hits, next))
-    }
-
-    /// Records changed after `since` in change order, at most `limit`, tombstones
-    /// included; the flag says whether more are waiting. Because every writer holds
-    /// `lock_change_feed` from its first `change_seq` to its commit, a reader that has
-    /// seen sequence N has already seen every committed change below N.
-    pub async fn changes(&self, since: i64, limit: i64) -> Result<(Vec<Change>, bool), StoreError> {
-        let limit = limit.clamp(1, MAX_LIMIT);
-        let mut rows: Vec<Change> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT r.change_seq, {VIEW_COLUMNS} FROM records r JOIN sources s ON s.id = r.source_id \
-             WHERE r.change_seq > $1 ORDER BY r.change_seq LIMIT $2"
-        )))
-        .bind(since)
-        .bind(limit + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        Ok((rows, more))
     }
 
     /// The raw metadata of record `id`, `None` when there is no such record.
