@@ -82,11 +82,13 @@ sheaf_harvest() {
     t0=$(date +%s.%N)
     DATABASE_URL=$DB_URL SHEAF_LOG__LEVEL=warn "$@" "$SHEAF" harvest "$URL" --name bench \
         >"$OUT/$label.out" 2>"$OUT/$label.err" &
-    local pid=$!
+    local pid=$! sampler
     pg_cpu_sampler "$pid" >"$OUT/$label.pgcpu" &
+    sampler=$!
     wait "$pid"
     t1=$(date +%s.%N)
-    wait
+    # Not a bare `wait`: called from the main shell (--perf), it would wait for the provider.
+    wait "$sampler"
     # Stored: the run's finish (its last page committed); searchable: the process's exit,
     # after the search indexer has caught up.
     local done
