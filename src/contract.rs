@@ -5,9 +5,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
-/// The stored columns the contract is built from.
+/// The stored columns the contract is built from; `N` is how the normalized fields arrive
+/// (parsed, or as the stored JSON text the change feed passes through).
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct RecordRowView {
+pub struct ContractRow<N> {
     /// Record id.
     pub id: i64,
     /// Source name.
@@ -20,11 +21,14 @@ pub struct RecordRowView {
     pub deleted: bool,
     /// Set specs.
     pub sets: Vec<String>,
-    /// Normalized fields (JSON), `None` for tombstones and non-DC formats.
-    pub normalized: Option<Value>,
+    /// Normalized fields, `None` for tombstones and non-DC formats.
+    pub normalized: Option<N>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
 }
+
+/// A row with its normalized fields parsed.
+pub type RecordRowView = ContractRow<Value>;
 
 /// The contract object for a row. Tombstones and records without normalized fields carry
 /// the empty field set, so every object has the same keys.
@@ -57,27 +61,9 @@ pub fn record_json(row: &RecordRowView) -> Value {
     Value::Object(obj)
 }
 
-/// `RecordRowView` with the normalized fields as PostgreSQL renders them (JSON text), for
-/// the change feed, which passes them through instead of parsing and re-serializing them.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct RecordRowText {
-    /// Record id.
-    pub id: i64,
-    /// Source name.
-    pub source: String,
-    /// OAI identifier.
-    pub oai_identifier: String,
-    /// Header datestamp.
-    pub datestamp: Option<DateTime<Utc>>,
-    /// Tombstone.
-    pub deleted: bool,
-    /// Set specs.
-    pub sets: Vec<String>,
-    /// Normalized fields as a JSON object's text, `None` for tombstones and non-DC formats.
-    pub normalized: Option<String>,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
-}
+/// A row with its normalized fields as a JSON object's text, for the change feed, which
+/// passes them through instead of parsing and re-serializing them.
+pub type RecordRowText = ContractRow<String>;
 
 /// Writes the object `record_json` builds for the same row, with the normalized fields
 /// copied as text, then one more integer member (`extra`) before the closing brace.
