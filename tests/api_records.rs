@@ -638,6 +638,7 @@ async fn bad_parameters_are_400s_that_name_the_parameter() {
         ("since", "-1"),
         ("since", "x"),
         ("limit", "0"),
+        ("limit", "10001"),
         ("until", "5"),
     ] {
         assert_eq!(api.bad("/api/changes", &[(k, v)]).await, k, "{k}={v}");
@@ -1333,4 +1334,95 @@ async fn the_openapi_document_matches_the_router() {
             && errs.iter().any(|e| e.contains("bad.id")),
         "{errs:?}"
     );
+}
+
+/// English words match by their stem and never as prefixes; Russian words still match
+/// their inflected forms.
+#[tokio::test]
+async fn english_words_are_not_prefixes_and_russian_forms_still_meet() {
+    let db = TestDb::new().await;
+    let api = serve(&db).await;
+    let at = utc("2022-06-21T00:00:00Z");
+    let p = FakeProvider::start(
+        ProviderConfig::default(),
+        vec![
+            FakeRecord::dc("oai:t:war", at, &[], "War and trade policies"),
+            FakeRecord::dc("oai:t:warm", at, &[], "Warm currents near Warsaw"),
+            FakeRecord::dc("oai:t:ru", at, &[], "Путь к Корейскому полуострову"),
+        ],
+    )
+    .await;
+    let src = add_source(&db.store, "t", &p.base_url(), &[]).await;
+    harvest_ok(&harvester(&db.store), &src, &opts()).await;
+    let one = |id: &str| BTreeSet::from([id.to_owned()]);
+    assert_eq!(api.found(&[("q", "war")]).await, one("oai:t:war"));
+    assert_eq!(api.found(&[("q", "policy")]).await, one("oai:t:war"));
+    assert_eq!(api.found(&[("q", "warm")]).await, one("oai:t:warm"));
+    assert_eq!(
+        api.found(&[("q", "Корейский полуостров")]).await,
+        one("oai:t:ru")
+    );
+}
+
+/// A change page larger than the server's write chunks arrives whole, in change order, with
+/// the cursor of its last item only when more changes wait; a failure before the first row
+/// is an error status, not a cut-off 200.
+#[tokio::test]
+async fn a_large_change_page_is_streamed_whole() {
+    let db = TestDb::new().await;
+    let src = add_source(&db.store, "big", "http://127.0.0.1:9/oai", &[]).await;
+    // 150 records of ~5 KB of contract JSON each: ~750 KB, several chunks.
+    sqlx::query(
+        "INSERT INTO records (source_id, oai_identifier, content_hash, normalized) \
+         SELECT $1, 'oai:big:' || g, '\\x00', jsonb_build_object('descriptions', jsonb_build_array( \
+             jsonb_build_object('value', repeat('Корейский полуостров ' || g || ' ', 130), 'lang', 'ru'))) \
+         FROM generate_series(1, 150) g",
+    )
+    .bind(src.id)
+    .execute(db.store.pool())
+    .await
+    .unwrap();
+    let api = serve(&db).await;
+
+    let seqs = |page: &Value| -> Vec<i64> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["change_seq"].as_i64().unwrap())
+            .collect()
+    };
+    let first = api.ok("/api/changes", &[("limit", "120")]).await;
+    let first_seqs = seqs(&first);
+    assert_eq!(first_seqs.len(), 120);
+    assert!(first_seqs.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(
+        first["next_cursor"],
+        Value::String(first_seqs[119].to_string())
+    );
+    let text = &first["items"][0]["descriptions"][0]["value"];
+    assert!(
+        text.as_str()
+            .unwrap()
+            .starts_with("Корейский полуостров 1 "),
+        "{text}"
+    );
+
+    let rest = api
+        .ok(
+            "/api/changes",
+            &[("since", &first_seqs[119].to_string()), ("limit", "10000")],
+        )
+        .await;
+    assert_eq!(seqs(&rest).len(), 30);
+    assert_eq!(rest["next_cursor"], Value::Null);
+
+    let all = api.ok("/api/changes", &[("limit", "10000")]).await;
+    assert_eq!(seqs(&all).len(), 150);
+    assert_eq!(all["next_cursor"], Value::Null);
+
+    db.store.pool().close().await;
+    let r = api.get("/api/changes", &[]).await;
+    assert!(r.status.is_server_error(), "{} {}", r.status, r.text);
+    assert!(r.json()["error"]["code"].is_string(), "{}", r.text);
 }

@@ -5,14 +5,17 @@
 //! Query parameters are validated here, once, for both this API and `sheaf records
 //! search` (`SearchParams::to_query`); a bad one is a 400 naming it.
 
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{ApiError, AppState};
 use crate::contract::{record_json, write_record_json};
@@ -20,6 +23,7 @@ use crate::domain::DcValue;
 use crate::normalize::TYPE_VOCABULARY;
 use crate::store::reads::RecordKey;
 use crate::store::search::{IssuedDate, MAX_LIMIT, RecordQuery, SearchCursor};
+use crate::store::{Store, StoreError};
 
 /// The OpenAPI 3.1 document of every route `api::router` serves.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -28,6 +32,8 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 const DEFAULT_LIMIT: i64 = 50;
 /// Default page size of `/api/changes`.
 const DEFAULT_CHANGES_LIMIT: i64 = 100;
+/// Largest page of `/api/changes`: a mirror reads the whole feed, and the page is streamed.
+const MAX_CHANGES_LIMIT: i64 = 10_000;
 /// Longest text query accepted.
 const MAX_Q_CHARS: usize = 500;
 
@@ -136,14 +142,14 @@ fn boolean(name: &str, v: &Option<String>) -> Result<Option<bool>, BadParam> {
     }
 }
 
-fn limit(v: &Option<String>, default: i64) -> Result<i64, BadParam> {
+fn limit(v: &Option<String>, default: i64, max: i64) -> Result<i64, BadParam> {
     let Some(s) = non_empty(v) else {
         return Ok(default);
     };
     s.parse::<i64>()
         .ok()
-        .filter(|n| (1..=MAX_LIMIT).contains(n))
-        .ok_or_else(|| BadParam::new("limit", format!("must be an integer from 1 to {MAX_LIMIT}")))
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| BadParam::new("limit", format!("must be an integer from 1 to {max}")))
 }
 
 fn issued(name: &str, v: &Option<String>) -> Result<Option<IssuedDate>, BadParam> {
@@ -227,7 +233,7 @@ impl SearchParams {
             doi,
             has_doi: boolean("has_doi", &self.has_doi)?,
             updated_since,
-            limit: limit(&self.limit, DEFAULT_LIMIT)?,
+            limit: limit(&self.limit, DEFAULT_LIMIT, MAX_LIMIT)?,
             cursor,
             with_total: boolean("total", &self.total)?.unwrap_or(false),
         })
@@ -341,45 +347,131 @@ async fn changes(
             .into_response()
         })?,
     };
-    let limit = limit(&p.limit, DEFAULT_CHANGES_LIMIT).map_err(IntoResponse::into_response)?;
-    let (rows, more) = st
-        .store
-        .change_page(since, limit)
-        .await
-        .map_err(|e| ApiError::from(e).into_response())?;
-    let next_cursor = more
-        .then(|| rows.last().map(|c| c.change_seq.to_string()))
-        .flatten();
-    // Written directly: parsing each record's stored JSON into a `Value` and serializing it
-    // again cost more than the database's read of the page (docs/benchmarks.md).
-    let size = rows
-        .iter()
-        .map(|c| c.row.normalized.as_ref().map_or(0, String::len) + 256)
-        .sum::<usize>();
-    let mut body = Vec::with_capacity(size + 64);
-    let written = (|| -> serde_json::Result<()> {
-        body.extend_from_slice(b"{\"items\":[");
-        for (i, c) in rows.iter().enumerate() {
-            if i > 0 {
-                body.push(b',');
-            }
-            write_record_json(&mut body, &c.row, Some(("change_seq", c.change_seq)))?;
-        }
-        body.extend_from_slice(b"],\"next_cursor\":");
-        serde_json::to_writer(&mut body, &next_cursor)?;
-        body.push(b'}');
-        Ok(())
-    })();
-    written.map_err(|e| {
-        tracing::error!(error = %e, "writing the change feed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
-        .into_response()
-    })?;
+    let limit = limit(&p.limit, DEFAULT_CHANGES_LIMIT, MAX_CHANGES_LIMIT)
+        .map_err(IntoResponse::into_response)?;
+    // The page is written while PostgreSQL sends it, so reading, writing and the client's
+    // receiving overlap and a page of any size takes one chunk of memory. The first row (or
+    // error) decides the status; an error after it aborts the body, so a client never
+    // takes a cut-off page for a whole one (the JSON does not close).
+    let (started_tx, started) = oneshot::channel();
+    let (chunks_tx, chunks) = mpsc::channel(CHUNKS_IN_FLIGHT);
+    tokio::spawn(write_changes(
+        st.store.clone(),
+        since,
+        limit,
+        started_tx,
+        chunks_tx,
+    ));
+    match started.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(ApiError::from(e).into_response()),
+        Err(_) => return Err(internal_error()),
+    }
+    let body = Body::from_stream(futures_util::stream::unfold(chunks, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Bytes buffered before a chunk of the change feed goes to the client.
+const CHUNK_BYTES: usize = 256 * 1024;
+/// Chunks written ahead of the client.
+const CHUNKS_IN_FLIGHT: usize = 4;
+/// How long a chunk may wait for a client that does not read, holding a database
+/// connection, before the response is abandoned.
+const CLIENT_STALL: std::time::Duration = std::time::Duration::from_secs(60);
+
+type Chunk = Result<Bytes, std::io::Error>;
+
+/// Writes one page of the change feed as `{"items": [...], "next_cursor": ...}` chunks.
+async fn write_changes(
+    store: Store,
+    since: i64,
+    limit: i64,
+    started: oneshot::Sender<Result<(), StoreError>>,
+    chunks: mpsc::Sender<Chunk>,
+) {
+    let send = |chunk: Chunk| {
+        let chunks = chunks.clone();
+        async move {
+            matches!(
+                tokio::time::timeout(CLIENT_STALL, chunks.send(chunk)).await,
+                Ok(Ok(()))
+            )
+        }
+    };
+    let mut rows = store.change_rows(since, limit);
+    let mut started = Some(started);
+    let mut buf = Vec::with_capacity(CHUNK_BYTES + 16 * 1024);
+    buf.extend_from_slice(b"{\"items\":[");
+    let (mut written, mut last, mut more) = (0i64, None, false);
+    while let Some(next) = rows.next().await {
+        let c = match next {
+            Ok(c) => c,
+            Err(e) => {
+                match started.take() {
+                    Some(s) => {
+                        let _ = s.send(Err(e));
+                    }
+                    None => {
+                        tracing::error!(error = %e, "reading the change feed");
+                        send(Err(std::io::Error::other(e))).await;
+                    }
+                }
+                return;
+            }
+        };
+        if let Some(s) = started.take()
+            && s.send(Ok(())).is_err()
+        {
+            return;
+        }
+        if written == limit {
+            more = true;
+            continue;
+        }
+        if written > 0 {
+            buf.push(b',');
+        }
+        if let Err(e) = write_record_json(&mut buf, &c.row, Some(("change_seq", c.change_seq))) {
+            tracing::error!(error = %e, "writing the change feed");
+            send(Err(std::io::Error::other(e))).await;
+            return;
+        }
+        written += 1;
+        last = Some(c.change_seq);
+        if buf.len() >= CHUNK_BYTES {
+            let full = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK_BYTES + 16 * 1024));
+            if !send(Ok(Bytes::from(full))).await {
+                return;
+            }
+        }
+    }
+    if let Some(s) = started.take()
+        && s.send(Ok(())).is_err()
+    {
+        return;
+    }
+    buf.extend_from_slice(b"],\"next_cursor\":");
+    match last.filter(|_| more) {
+        Some(seq) => {
+            buf.push(b'"');
+            buf.extend_from_slice(seq.to_string().as_bytes());
+            buf.push(b'"');
+        }
+        None => buf.extend_from_slice(b"null"),
+    }
+    buf.push(b'}');
+    send(Ok(Bytes::from(buf))).await;
+}
+
+fn internal_error() -> Response {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
+    .into_response()
 }
 
 async fn openapi() -> Response {

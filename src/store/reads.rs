@@ -147,30 +147,28 @@ impl Store {
             .boxed()
     }
 
-    /// Records changed after `since` in change order, at most `limit` (1..=1000),
-    /// tombstones included; the flag says whether more are waiting. Because every writer
-    /// holds `lock_change_feed` from its first `change_seq` to its commit, a reader that has
-    /// seen sequence N has already seen every committed change below N. The normalized
-    /// fields come as text so the feed can copy them instead of parsing them.
-    pub async fn change_page(
+    /// Records changed after `since` in change order, tombstones included, at most
+    /// `limit + 1` (the extra row tells the caller that more are waiting), streamed as
+    /// PostgreSQL sends them. Because every writer holds `lock_change_feed` from its first
+    /// `change_seq` to its commit, a reader that has seen sequence N has already seen every
+    /// committed change below N. The normalized fields come as text so the feed can copy
+    /// them instead of parsing them.
+    pub fn change_rows(
         &self,
         since: i64,
         limit: i64,
-    ) -> Result<(Vec<ChangeText>, bool), StoreError> {
-        let limit = limit.clamp(1, super::search::MAX_LIMIT);
-        let mut rows: Vec<ChangeText> = sqlx::query_as(
+    ) -> BoxStream<'_, Result<ChangeText, StoreError>> {
+        sqlx::query_as(
             "SELECT r.change_seq, r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets, \
              CASE WHEN NOT r.deleted THEN COALESCE(r.normalized_text, r.normalized::text) END AS normalized, r.updated_at \
              FROM records r JOIN sources s ON s.id = r.source_id \
              WHERE r.change_seq > $1 ORDER BY r.change_seq LIMIT $2",
         )
         .bind(since)
-        .bind(limit + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        Ok((rows, more))
+        .bind(limit.max(0).saturating_add(1))
+        .fetch(&self.pool)
+        .map(|r| r.map_err(StoreError::from))
+        .boxed()
     }
 
     /// The next batch of live records with raw metadata after `after_id`.
