@@ -19,6 +19,7 @@
 #   BENCH_SEARCH   0 to skip the search measurements (default 1)
 #   BENCH_FEED     0 to skip the change-feed measurements (default 1)
 #   BENCH_COPY     1 to also stream the view's contract JSON with COPY (default 0; slow)
+#   BENCH_FEED_LIMITS  page sizes of the HTTP change-feed reads (default "1000 10000")
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -31,6 +32,7 @@ BENCH_SQL=${BENCH_SQL:-1}
 BENCH_SEARCH=${BENCH_SEARCH:-1}
 BENCH_FEED=${BENCH_FEED:-1}
 BENCH_COPY=${BENCH_COPY:-0}
+FEED_LIMITS=${BENCH_FEED_LIMITS:-1000 10000}
 DB_URL="${ADMIN_URL%/*}/$DB"
 BIN=${BENCH_BIN:-target/release/sheaf}
 PORT=${BENCH_PORT:-18089}
@@ -280,11 +282,12 @@ SQL
 count=$(q -c "SELECT count(*) FROM bench_queries")
 
 # The first page of GET /api/records?q=...&limit=20 as src/store/search.rs builds it (keep the
-# two in step): the floor (lowest id of the 500 newest matches, from record_search alone,
-# sequential scans off), then the matches at or above it by rank, one more row than the
-# page to know if there is a next one.
-FLOOR_SQL="SELECT CASE WHEN count(*) < 500 THEN 0 ELSE min(id) END FROM (SELECT rs.record_id AS id FROM record_search rs WHERE rs.search @@ sheaf_search_query(%L) ORDER BY rs.record_id + 0 DESC LIMIT 500) c"
-PAGE_SQL="SELECT * FROM (SELECT r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets, r.normalized, r.updated_at, ts_rank(rs.search, sheaf_search_query(%L)) AS rank FROM records r JOIN sources s ON s.id = r.source_id JOIN record_search rs ON rs.record_id = r.id WHERE NOT r.deleted AND rs.search @@ sheaf_search_query(%L) AND rs.record_id >= %s) m ORDER BY m.rank DESC, m.id LIMIT 21"
+# two in step): the 500 newest matches, from record_search alone, looked for in windows of
+# the newest ids (the first 2048 ids walked; the matches found size the next window; windows
+# up to 8192 ids walked, wider ones through the GIN index intersected with the key range),
+# then those matches by rank, one more row than the page to know if there is a next one.
+WINDOW_SQL="SELECT array_agg(id ORDER BY id DESC) FROM (SELECT rs.record_id AS id FROM record_search rs WHERE rs.search @@ sheaf_search_query(%L) AND rs.record_id >= %s ORDER BY rs.record_id DESC LIMIT 500) c"
+PAGE_SQL="SELECT * FROM (SELECT r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets, r.normalized, r.updated_at, ts_rank(rs.search, sheaf_search_query(%L)) AS rank FROM records r JOIN sources s ON s.id = r.source_id JOIN record_search rs ON rs.record_id = r.id WHERE NOT r.deleted AND rs.search @@ sheaf_search_query(%L) AND rs.record_id = ANY(%L)) m ORDER BY m.rank DESC, m.id LIMIT 21"
 
 echo "== $N records in $DB ($(q -c "SELECT pg_size_pretty(pg_total_relation_size('records'))") records table, $(q -c "SELECT pg_size_pretty(pg_total_relation_size('record_search'))") record_search), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
 # Warm the OS cache with the tables, their TOAST and the full-text index (the machine has
@@ -300,15 +303,26 @@ DROP TABLE IF EXISTS bench_timings;
 CREATE TABLE bench_timings (i int PRIMARY KEY, ms float8 NOT NULL, floor_ms float8 NOT NULL, matches bigint);
 DO \$\$
 DECLARE
-    t0 timestamptz; t1 timestamptz; r record; qq record; fl bigint;
+    t0 timestamptz; t1 timestamptz; r record; qq record; newest bigint; w bigint; found int; ids bigint[];
 BEGIN
     FOR qq IN SELECT i, q FROM bench_queries ORDER BY i LOOP
         t0 := clock_timestamp();
+        SELECT max(record_id) INTO newest FROM record_search;
         PERFORM set_config('enable_seqscan', 'off', false);
-        EXECUTE format(\$f\$$FLOOR_SQL\$f\$, qq.q) INTO fl;
+        w := 2048;
+        LOOP
+            PERFORM set_config('enable_indexscan', CASE WHEN w <= 8192 THEN 'on' ELSE 'off' END, false);
+            PERFORM set_config('enable_bitmapscan', CASE WHEN w <= 8192 THEN 'off' ELSE 'on' END, false);
+            EXECUTE format(\$f\$$WINDOW_SQL\$f\$, qq.q, newest - w + 1) INTO ids;
+            found := coalesce(array_length(ids, 1), 0);
+            EXIT WHEN found = 500 OR newest - w + 1 <= 1;
+            w := CASE WHEN found = 0 THEN w * 8 ELSE greatest(500 * w / found * 5 / 4, w * 2) END;
+        END LOOP;
         PERFORM set_config('enable_seqscan', 'on', false);
+        PERFORM set_config('enable_indexscan', 'on', false);
+        PERFORM set_config('enable_bitmapscan', 'on', false);
         t1 := clock_timestamp();
-        FOR r IN EXECUTE format(\$f\$$PAGE_SQL\$f\$, qq.q, qq.q, fl) LOOP NULL; END LOOP;
+        FOR r IN EXECUTE format(\$f\$$PAGE_SQL\$f\$, qq.q, qq.q, coalesce(ids, '{}')) LOOP NULL; END LOOP;
         INSERT INTO bench_timings VALUES (qq.i, extract(epoch FROM clock_timestamp() - t0) * 1000,
                                           extract(epoch FROM t1 - t0) * 1000);
     END LOOP;
@@ -408,12 +422,13 @@ if [[ $BENCH_HTTP == 1 ]]; then
             END { for (k in by) report(k, by[k]); report("all", all) }'
         fi
         if [[ $BENCH_FEED == 1 ]]; then
-        log "HTTP change feed: GET /api/changes?since=...&limit=1000 following next_cursor"
+        for limit in $FEED_LIMITS; do
+        log "HTTP change feed: GET /api/changes?since=...&limit=$limit following next_cursor"
         # Timed by curl (request to last byte); the cursor is cut from the body's end.
         since=0; total=0; secs=0; body=$(mktemp)
         t0=$(date +%s.%N)
         while :; do
-            t=$(curl -sf -o "$body" -w '%{time_total}' "http://127.0.0.1:$PORT/api/changes?since=$since&limit=1000")
+            t=$(curl -sf -o "$body" -w '%{time_total}' "http://127.0.0.1:$PORT/api/changes?since=$since&limit=$limit")
             secs=$(awk -v a="$secs" -v b="$t" 'BEGIN { print a + b }')
             total=$((total + $(grep -o '"change_seq":' "$body" | wc -l)))
             since=$(tail -c 200 "$body" | grep -o '"next_cursor":"[0-9]*"' | grep -o '[0-9]*' || true)
@@ -421,8 +436,9 @@ if [[ $BENCH_HTTP == 1 ]]; then
         done
         t1=$(date +%s.%N)
         rm -f "$body"
-        awk -v n="$total" -v s="$secs" -v a="$t0" -v b="$t1" 'BEGIN {
-            printf "http change feed: %d records in %.2f s of requests = %d records/s (%.2f s wall with the client loop)\n", n, s, n / s, b - a }'
+        awk -v n="$total" -v s="$secs" -v a="$t0" -v b="$t1" -v l="$limit" 'BEGIN {
+            printf "http change feed, pages of %d: %d records in %.2f s of requests = %d records/s (%.2f s wall with the client loop)\n", l, n, s, n / s, b - a }'
+        done
         fi
     fi
 fi

@@ -6,6 +6,7 @@ mod common;
 
 use common::db::TestDb;
 use common::harness::add_source;
+use sheaf::contract::RecordRowView;
 use sheaf::store::search::{RANKED_CANDIDATES, RecordQuery, SearchCursor};
 
 /// `n` records whose English titles say "policy" once, or three times for every seventh.
@@ -28,6 +29,28 @@ async fn insert(db: &TestDb, source_id: i64, from: i64, n: i64) {
         .drain_search_index()
         .await
         .expect("index the new records");
+}
+
+/// Every page of a walk from the first, following the cursors.
+async fn walk(db: &TestDb, query: RecordQuery) -> Vec<Vec<RecordRowView>> {
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    for _ in 0..100 {
+        let page = db
+            .store
+            .search_records(&RecordQuery {
+                cursor,
+                ..query.clone()
+            })
+            .await
+            .unwrap();
+        pages.push(page.items);
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            return pages;
+        }
+    }
+    panic!("the walk does not end within 100 pages");
 }
 
 fn query(cursor: Option<SearchCursor>) -> RecordQuery {
@@ -153,27 +176,20 @@ async fn a_phrase_walk_returns_exactly_its_matches_once() {
         .await
         .unwrap();
         assert!(want.len() > 100, "{}", want.len());
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        for _ in 0..50 {
-            let page = db
-                .store
-                .search_records(&RecordQuery {
-                    q: Some("\"trade policy\"".into()),
-                    source: source.map(str::to_owned),
-                    limit: 40,
-                    cursor,
-                    ..RecordQuery::default()
-                })
-                .await
-                .unwrap();
-            seen.extend(page.items.iter().map(|r| r.id));
-            cursor = page.next_cursor;
-            if cursor.is_none() {
-                break;
-            }
-        }
-        assert!(cursor.is_none(), "the walk ends");
+        let seen: Vec<i64> = walk(
+            &db,
+            RecordQuery {
+                q: Some("\"trade policy\"".into()),
+                source: source.map(str::to_owned),
+                limit: 40,
+                ..RecordQuery::default()
+            },
+        )
+        .await
+        .iter()
+        .flatten()
+        .map(|r| r.id)
+        .collect();
         let mut sorted = seen.clone();
         sorted.sort();
         assert_eq!(
@@ -184,4 +200,75 @@ async fn a_phrase_walk_returns_exactly_its_matches_once() {
         let tail = &seen[seen.len() - 20..];
         assert!(tail.windows(2).all(|w| w[0] > w[1]), "{tail:?}");
     }
+}
+
+/// A word in one record of 25: its 500 newest matches span more ids than a walk reads,
+/// so they are found through the full-text index (intersected with a window of the newest
+/// ids), on the first page and on every later page of the ranked part. The ranked part is
+/// still exactly the 500 newest matches, and the walk returns every match once.
+#[tokio::test]
+async fn a_sparse_word_is_ranked_from_a_window_read_through_the_index() {
+    let db = TestDb::new().await;
+    let src = add_source(&db.store, "s", "http://127.0.0.1:9/oai", &[]).await;
+    sqlx::query(
+        "INSERT INTO records (source_id, oai_identifier, content_hash, normalized) \
+         SELECT $1, 'oai:x:' || g, '\\x00', jsonb_build_object('titles', jsonb_build_array( \
+             jsonb_build_object('value', CASE WHEN g % 50 = 0 THEN 'sparse policy ' || g \
+                                              WHEN g % 50 = 1 THEN 'sparse sparse sparse ' || g \
+                                              ELSE 'open trade ' || g END, 'lang', 'en'))) \
+         FROM generate_series(1, 15000) g",
+    )
+    .bind(src.id)
+    .execute(db.store.pool())
+    .await
+    .expect("insert records");
+    db.store.drain_search_index().await.expect("index");
+    let matches: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM records WHERE normalized->'titles'->0->>'value' LIKE 'sparse%' ORDER BY id",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(matches.len(), 600);
+    let floor = matches[matches.len() - RANKED_CANDIDATES as usize];
+    // More ids than one walk reads lie between the floor and the newest record.
+    let newest = *matches.last().unwrap();
+    assert!(newest - floor > 8_192, "{floor}..{newest}");
+
+    let pages = walk(
+        &db,
+        RecordQuery {
+            q: Some("sparse".into()),
+            limit: 60,
+            ..RecordQuery::default()
+        },
+    )
+    .await;
+    // The strongest matches (the word three times) lead the first page.
+    let first = &pages[0][0].normalized.as_ref().unwrap()["titles"][0]["value"];
+    assert!(
+        first.as_str().unwrap().starts_with("sparse sparse"),
+        "{first}"
+    );
+    let seen: Vec<i64> = pages.iter().flatten().map(|r| r.id).collect();
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(sorted, matches, "every match exactly once");
+    let ranked: Vec<i64> = seen[..RANKED_CANDIDATES as usize].to_vec();
+    assert!(
+        ranked.iter().all(|id| *id >= floor),
+        "the ranked part first"
+    );
+    // Ranked, not in id order: the strong titles of the ranked part lead it.
+    assert!(
+        ranked[..250].iter().all(|id| (id - 1) % 50 == 0),
+        "{:?}",
+        &ranked[..10]
+    );
+    let older = &seen[RANKED_CANDIDATES as usize..];
+    assert!(older.iter().all(|id| *id < floor));
+    assert!(
+        older.windows(2).all(|w| w[0] > w[1]),
+        "newest first below the floor"
+    );
 }

@@ -41,6 +41,17 @@ pub const MAX_LIMIT: i64 = 1000;
 /// older matches follow newest first. Keeps a broad query within tens of milliseconds.
 pub const RANKED_CANDIDATES: i64 = 500;
 
+/// How many of the newest ids a text query first walks, checking each vector: a word in a
+/// quarter of the records has its newest matches there, and the count found tells how wide
+/// a window the rest need.
+const FIRST_WALK_IDS: i64 = 2_048;
+/// Widest id window read by walking it; wider ones are read through the full-text index.
+/// A walk costs a vector check per id, the index a step per match of the whole table, so
+/// walking pays for dense words and the index for the rest (docs/benchmarks.md).
+const MAX_WALK_IDS: i64 = 8_192;
+/// How much a window grows while it holds too few matches.
+const WINDOW_GROWTH: i64 = 8;
+
 /// A filtered, optionally full-text, page request over live records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordQuery {
@@ -318,6 +329,50 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, q: &RecordQuery) {
     }
 }
 
+/// Which matches the ranked part of a text query ranks.
+enum Candidates {
+    /// These ids (found by [`window_matches`]); still checked against the query.
+    Ids(Vec<i64>),
+    /// Every match with an id at or above the floor (with filters on `records`).
+    AtOrAbove,
+}
+
+/// Ids of the matches of `text` at or above `low`, newest first, at most `limit`, in a
+/// transaction of their own settings. `width` (ids from `low` to the newest) picks the
+/// plan: a backward walk of the primary key checking each vector for a narrow window,
+/// the full-text index intersected with the key range for a wide one. The planner cannot
+/// tell the two apart (it does not know that vectors are read one by one in a walk, nor
+/// that the index's cost is in the matches of the whole table), so it is told.
+async fn window_matches(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    text: &str,
+    low: i64,
+    width: i64,
+    limit: Option<i64>,
+) -> Result<Vec<i64>, StoreError> {
+    let walk = width <= MAX_WALK_IDS;
+    sqlx::query(
+        "SELECT set_config('enable_seqscan', 'off', true), \
+                set_config('enable_indexscan', $1, true), \
+                set_config('enable_bitmapscan', $2, true)",
+    )
+    .bind(if walk { "on" } else { "off" })
+    .bind(if walk { "off" } else { "on" })
+    .execute(&mut **tx)
+    .await?;
+    let mut qb = QueryBuilder::<Postgres>::new("SELECT rs.record_id FROM record_search rs WHERE");
+    push_text_match(&mut qb, text);
+    qb.push(" AND rs.record_id >= ")
+        .push_bind(low)
+        .push(" ORDER BY rs.record_id DESC LIMIT ")
+        .push_bind(limit);
+    Ok(qb
+        .build_query_scalar()
+        .persistent(false)
+        .fetch_all(&mut **tx)
+        .await?)
+}
+
 impl Store {
     /// One page of live records matching `q`, in id order, or by relevance when `q.q` is
     /// set. See the module documentation for what the cursor guarantees.
@@ -326,12 +381,24 @@ impl Store {
         let (mut hits, next_cursor) = match (&q.q, q.cursor) {
             (None, None) => self.id_page(q, None, limit).await?,
             (None, Some(SearchCursor::Id(after))) => self.id_page(q, Some(after), limit).await?,
-            (Some(_), None) => {
-                let floor = self.rank_floor(q).await?;
-                self.ranked_page(q, floor, None, limit).await?
+            (Some(text), None) if !has_filters(q) => {
+                let (floor, ids) = self.newest_matches(text).await?;
+                self.ranked_page(q, floor, Candidates::Ids(ids), None, limit)
+                    .await?
             }
-            (Some(_), Some(SearchCursor::Rank { rank, id, floor })) => {
-                self.ranked_page(q, floor, Some((rank, id)), limit).await?
+            (Some(_), None) => {
+                let floor = self.filtered_rank_floor(q).await?;
+                self.ranked_page(q, floor, Candidates::AtOrAbove, None, limit)
+                    .await?
+            }
+            (Some(text), Some(SearchCursor::Rank { rank, id, floor })) => {
+                let candidates = if has_filters(q) {
+                    Candidates::AtOrAbove
+                } else {
+                    Candidates::Ids(self.matches_at_or_above(text, floor).await?)
+                };
+                self.ranked_page(q, floor, candidates, Some((rank, id)), limit)
+                    .await?
             }
             (Some(_), Some(SearchCursor::Older(below))) => self.older_page(q, below, limit).await?,
             // A cursor of the other ordering would silently restart or skip.
@@ -395,27 +462,80 @@ impl Store {
         Ok((hits, next))
     }
 
-    /// The lowest id of the [`RANKED_CANDIDATES`] newest matches; 0 when there are fewer.
+    /// The [`RANKED_CANDIDATES`] newest matches of a text query (without other filters),
+    /// newest first, and the floor of the ranked part: the lowest of them, or 0 when there
+    /// are fewer (then they are all the matches). Any floor keeps every match exactly once,
+    /// since it travels in the cursor. (Relaxing phrases to all their words here made the
+    /// floor cheaper but left few phrase matches above it, and the page then topped up from
+    /// the older matches with a slow walk: phrase p95 6.6 s over HTTP on 1M records.)
     ///
-    /// Without other filters it is read from `record_search` alone: no join to `records`
-    /// per match (tombstones have no vector there). Any floor keeps every match exactly
-    /// once, since it travels in the cursor. (Relaxing phrases to all their words here made
-    /// the floor cheaper but left few phrase matches above it, and the page then topped up
-    /// from the older matches with a slow walk: phrase p95 6.6 s over HTTP on 1M records.)
-    async fn rank_floor(&self, q: &RecordQuery) -> Result<i64, StoreError> {
-        let Some(text) = &q.q else {
-            return Ok(0);
+    /// Read from `record_search` alone (tombstones have no vector there), in windows of the
+    /// newest ids: the full-text index gives row addresses, not ids, so every match it
+    /// returns costs a step and a heap visit, and a common word matches a fifth of the
+    /// records. The first window is walked; the matches found there size the next one.
+    async fn newest_matches(&self, text: &str) -> Result<(i64, Vec<i64>), StoreError> {
+        let Some(newest) = self.newest_indexed().await? else {
+            return Ok((0, Vec::new()));
         };
+        let mut tx = self.pool.begin().await?;
+        let mut window = FIRST_WALK_IDS;
+        let ids = loop {
+            let low = newest.saturating_sub(window - 1);
+            let ids = window_matches(&mut tx, text, low, window, Some(RANKED_CANDIDATES)).await?;
+            if ids.len() as i64 == RANKED_CANDIDATES || low <= 1 {
+                break ids;
+            }
+            // Matches per id so far say how wide a window holds enough of them; a margin
+            // for the spread, and at least the usual growth when none were found.
+            let found = ids.len() as i64;
+            window = if found == 0 {
+                window.saturating_mul(WINDOW_GROWTH)
+            } else {
+                let wanted = RANKED_CANDIDATES.saturating_mul(window) / found;
+                wanted
+                    .saturating_add(wanted / 4)
+                    .max(window.saturating_mul(2))
+            };
+        };
+        tx.commit().await?;
+        let floor = if ids.len() as i64 == RANKED_CANDIDATES {
+            ids.last().copied().unwrap_or(0)
+        } else {
+            0
+        };
+        Ok((floor, ids))
+    }
+
+    /// Every match of a text query with an id at or above `floor` (the ranked part of a
+    /// walk, for its later pages).
+    async fn matches_at_or_above(&self, text: &str, floor: i64) -> Result<Vec<i64>, StoreError> {
+        let Some(newest) = self.newest_indexed().await? else {
+            return Ok(Vec::new());
+        };
+        let mut tx = self.pool.begin().await?;
+        let width = newest.saturating_sub(floor).saturating_add(1);
+        let ids = window_matches(&mut tx, text, floor, width, None).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// The highest id with a search vector.
+    async fn newest_indexed(&self) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT max(record_id) FROM record_search")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The floor of [`Self::newest_matches`] with filters on `records`: every match joined
+    /// to its record.
+    async fn filtered_rank_floor(&self, q: &RecordQuery) -> Result<i64, StoreError> {
         let mut qb = QueryBuilder::<Postgres>::new("SELECT CASE WHEN count(*) < ");
         qb.push_bind(RANKED_CANDIDATES)
             .push(" THEN 0 ELSE min(id) END FROM (SELECT rs.record_id AS id");
-        if has_filters(q) {
-            push_from(&mut qb, q);
-            push_filters(&mut qb, q);
-        } else {
-            qb.push(" FROM record_search rs WHERE");
-            push_text_match(&mut qb, text);
-        }
+        push_from(&mut qb, q);
+        push_filters(&mut qb, q);
         // `+ 0` keeps the planner off a backward walk of the primary key, which it picks when
         // it over-estimates the matches and which then reads row after row (15 s for some
         // words on 1M records). For a word in a fifth of the records it prefers a sequential
@@ -442,15 +562,18 @@ impl Store {
         &self,
         q: &RecordQuery,
         floor: i64,
+        candidates: Candidates,
         after: Option<(f32, i64)>,
         limit: i64,
     ) -> Result<(Vec<Hit>, Option<SearchCursor>), StoreError> {
         let mut qb = QueryBuilder::<Postgres>::new("SELECT * FROM (");
         Self::push_hits(&mut qb, q);
-        // On the vectors' key, so the range can narrow the full-text index's candidates.
-        qb.push(" AND rs.record_id >= ")
-            .push_bind(floor)
-            .push(") m");
+        match candidates {
+            Candidates::Ids(ids) => qb.push(" AND rs.record_id = ANY(").push_bind(ids).push(")"),
+            // On the vectors' key, so the range can narrow the full-text index's candidates.
+            Candidates::AtOrAbove => qb.push(" AND rs.record_id >= ").push_bind(floor),
+        };
+        qb.push(") m");
         if let Some((rank, id)) = after {
             qb.push(" WHERE (m.rank < ")
                 .push_bind(rank)
