@@ -16,8 +16,15 @@ $$;
 
 ALTER TABLE record_search ALTER COLUMN search SET STORAGE MAIN;
 
--- Existing vectors are stored anew under the new settings (a fresh value: an unchanged one
--- would keep its TOAST pointer). The GIN index is rebuilt once rather than updated per row.
+-- Existing vectors are stored anew under the new settings: as fresh values (`|| ''`: a
+-- value copied unchanged would keep its TOAST pointer or compression) into the emptied
+-- table, so no dead row versions stay behind in the heap or in the GIN index, which is
+-- built once at the end. (An UPDATE in place doubled both until VACUUM, and the index for
+-- good: it was built inside the transaction that still saw the old versions.)
+CREATE TEMPORARY TABLE record_search_copy ON COMMIT DROP AS
+SELECT record_id, change_seq, search FROM record_search;
+TRUNCATE record_search;
 DROP INDEX records_search;
-UPDATE record_search SET search = search || ''::tsvector;
+INSERT INTO record_search (record_id, change_seq, search)
+SELECT record_id, change_seq, search || ''::tsvector FROM record_search_copy;
 CREATE INDEX records_search ON record_search USING GIN (search);
