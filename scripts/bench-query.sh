@@ -283,10 +283,11 @@ count=$(q -c "SELECT count(*) FROM bench_queries")
 
 # The first page of GET /api/records?q=...&limit=20 as src/store/search.rs builds it (keep the
 # two in step): the 500 newest matches, from record_search alone, looked for in windows of
-# the newest ids (the first 2048 ids walked; the matches found size the next window; windows
-# up to 8192 ids walked, wider ones through the GIN index intersected with the key range),
-# then those matches by rank, one more row than the page to know if there is a next one.
-WINDOW_SQL="SELECT array_agg(id ORDER BY id DESC) FROM (SELECT rs.record_id AS id FROM record_search rs WHERE rs.search @@ sheaf_search_query(%L) AND rs.record_id >= %s ORDER BY rs.record_id DESC LIMIT 500) c"
+# the newest ids (the first 2048 ids walked; the matches found size the next window; each
+# window read as Plan::for_window says: walked up to 8192 ids, else through the GIN index,
+# intersected with the key range while that saves more heap visits than it costs), then
+# those matches by rank, one more row than the page to know if there is a next one.
+WINDOW_SQL="SELECT array_agg(id ORDER BY id DESC) FROM (SELECT rs.record_id AS id FROM record_search rs WHERE rs.search @@ sheaf_search_query(%L) AND rs.record_id%s >= %s ORDER BY rs.record_id DESC LIMIT 500) c"
 PAGE_SQL="SELECT * FROM (SELECT r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets, r.normalized, r.updated_at, ts_rank(rs.search, sheaf_search_query(%L)) AS rank FROM records r JOIN sources s ON s.id = r.source_id JOIN record_search rs ON rs.record_id = r.id WHERE NOT r.deleted AND rs.search @@ sheaf_search_query(%L) AND rs.record_id = ANY(%L)) m ORDER BY m.rank DESC, m.id LIMIT 21"
 
 echo "== $N records in $DB ($(q -c "SELECT pg_size_pretty(pg_total_relation_size('records'))") records table, $(q -c "SELECT pg_size_pretty(pg_total_relation_size('record_search'))") record_search), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -310,10 +311,14 @@ BEGIN
         SELECT max(record_id) INTO newest FROM record_search;
         PERFORM set_config('enable_seqscan', 'off', false);
         w := 2048;
+        PERFORM set_config('work_mem', '32MB', false);
         LOOP
             PERFORM set_config('enable_indexscan', CASE WHEN w <= 8192 THEN 'on' ELSE 'off' END, false);
             PERFORM set_config('enable_bitmapscan', CASE WHEN w <= 8192 THEN 'off' ELSE 'on' END, false);
-            EXECUTE format(\$f\$$WINDOW_SQL\$f\$, qq.q, newest - w + 1) INTO ids;
+            -- `+ 0` (the index alone) when the key range would cost more than it saves
+            EXECUTE format(\$f\$$WINDOW_SQL\$f\$, qq.q,
+                           CASE WHEN w > 8192 AND w / 8.0 >= 500.0 * newest / w THEN ' + 0' ELSE '' END,
+                           newest - w + 1) INTO ids;
             found := coalesce(array_length(ids, 1), 0);
             EXIT WHEN found = 500 OR newest - w + 1 <= 1;
             w := CASE WHEN found = 0 THEN w * 8 ELSE greatest(500 * w / found * 5 / 4, w * 2) END;
@@ -321,6 +326,7 @@ BEGIN
         PERFORM set_config('enable_seqscan', 'on', false);
         PERFORM set_config('enable_indexscan', 'on', false);
         PERFORM set_config('enable_bitmapscan', 'on', false);
+        PERFORM set_config('work_mem', '4MB', false);
         t1 := clock_timestamp();
         FOR r IN EXECUTE format(\$f\$$PAGE_SQL\$f\$, qq.q, qq.q, coalesce(ids, '{}')) LOOP NULL; END LOOP;
         INSERT INTO bench_timings VALUES (qq.i, extract(epoch FROM clock_timestamp() - t0) * 1000,

@@ -45,9 +45,8 @@ pub const RANKED_CANDIDATES: i64 = 500;
 /// quarter of the records has its newest matches there, and the count found tells how wide
 /// a window the rest need.
 const FIRST_WALK_IDS: i64 = 2_048;
-/// Widest id window read by walking it; wider ones are read through the full-text index.
-/// A walk costs a vector check per id, the index a step per match of the whole table, so
-/// walking pays for dense words and the index for the rest (docs/benchmarks.md).
+/// Widest id window read by walking it; wider ones are read through the full-text index
+/// ([`Plan::for_window`]; docs/benchmarks.md).
 const MAX_WALK_IDS: i64 = 8_192;
 /// How much a window grows while it holds too few matches.
 const WINDOW_GROWTH: i64 = 8;
@@ -337,24 +336,101 @@ enum Candidates {
     AtOrAbove,
 }
 
-/// Ids of the matches of `text` at or above `low`, newest first, at most `limit`, in a
-/// transaction of their own settings. `width` (ids from `low` to the newest) picks the
-/// plan: a backward walk of the primary key checking each vector for a narrow window,
-/// the full-text index intersected with the key range for a wide one. The planner cannot
-/// tell the two apart (it does not know that vectors are read one by one in a walk, nor
-/// that the index's cost is in the matches of the whole table), so it is told.
+/// How the matches in a window of ids are read: [`Plan::for_window`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// A backward walk of the primary key, checking each row's vector.
+    Walk,
+    /// The full-text index's matches intersected with the key range's rows.
+    IndexAndRange,
+    /// The full-text index's matches alone, each visited for its id.
+    Index,
+}
+
+impl Plan {
+    /// The cheapest plan for a window of `width` ids below `newest`. A walk costs a vector
+    /// check per id; the index a step per match in the whole table (the part the window
+    /// cannot save) plus a visit per match it keeps; the key range an eighth of a visit per
+    /// id in the window, which pays while it saves more visits than that. The planner
+    /// cannot weigh these (it does not know that a walk reads vectors one by one, nor how
+    /// many rows a word matches beyond its most common ones), so it is told.
+    fn for_window(width: i64, newest: i64) -> Self {
+        if width <= MAX_WALK_IDS {
+            return Self::Walk;
+        }
+        // A window this wide is read because about RANKED_CANDIDATES matches are expected
+        // in it, so the whole table holds about RANKED_CANDIDATES * newest / width.
+        let visits_saved = (RANKED_CANDIDATES as f64) * (newest as f64) / (width as f64);
+        if (width as f64) / 8.0 < visits_saved {
+            Self::IndexAndRange
+        } else {
+            Self::Index
+        }
+    }
+}
+
+/// Candidates ranked beyond a page, for tombstones not yet removed from `record_search`.
+const RANK_SLACK: i64 = 32;
+
+/// `WHERE` the rank/id keyset continues after `after` (on `m.rank`, `m.id`).
+fn push_rank_after(qb: &mut QueryBuilder<Postgres>, after: Option<(f32, i64)>) {
+    if let Some((rank, id)) = after {
+        qb.push(" WHERE (m.rank < ")
+            .push_bind(rank)
+            .push(" OR (m.rank = ")
+            .push_bind(rank)
+            .push(" AND m.id > ")
+            .push_bind(id)
+            .push("))");
+    }
+}
+
+/// The ranked page over candidate ids: the `ranked` best candidates after `after` by their
+/// vectors alone (all of them for `None`), then joined to their live records.
+fn ranked_ids_query(
+    text: &str,
+    ids: &[i64],
+    after: Option<(f32, i64)>,
+    ranked: Option<i64>,
+    limit: i64,
+) -> QueryBuilder<Postgres> {
+    let mut qb = QueryBuilder::<Postgres>::new("SELECT ");
+    qb.push(VIEW_COLUMNS)
+        .push(", m.rank FROM (SELECT * FROM (SELECT rs.record_id AS id, ts_rank(rs.search, sheaf_search_query(")
+        .push_bind(text.to_owned())
+        .push(")) AS rank FROM record_search rs WHERE rs.record_id = ANY(")
+        .push_bind(ids.to_vec())
+        .push(") AND");
+    push_text_match(&mut qb, text);
+    qb.push(") m");
+    push_rank_after(&mut qb, after);
+    qb.push(" ORDER BY m.rank DESC, m.id LIMIT ")
+        .push_bind(ranked)
+        .push(") m JOIN records r ON r.id = m.id JOIN sources s ON s.id = r.source_id")
+        .push(" WHERE NOT r.deleted ORDER BY m.rank DESC, m.id LIMIT ")
+        .push_bind(limit + 1);
+    qb
+}
+
+/// Ids of the matches of `text` at or above `low` (of ids up to `newest`), newest first,
+/// at most `limit`, read with [`Plan::for_window`] under settings local to `tx`.
 async fn window_matches(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     text: &str,
     low: i64,
-    width: i64,
+    newest: i64,
     limit: Option<i64>,
 ) -> Result<Vec<i64>, StoreError> {
-    let walk = width <= MAX_WALK_IDS;
+    let plan = Plan::for_window(newest.saturating_sub(low).saturating_add(1), newest);
+    let walk = plan == Plan::Walk;
+    // work_mem: a bitmap of a prefix or phrase query's candidates that outgrows the default
+    // 4 MB turns lossy, and every row of its pages is then checked (1.0 s instead of 0.5 s
+    // for a phrase of two common words on 1M records).
     sqlx::query(
         "SELECT set_config('enable_seqscan', 'off', true), \
                 set_config('enable_indexscan', $1, true), \
-                set_config('enable_bitmapscan', $2, true)",
+                set_config('enable_bitmapscan', $2, true), \
+                set_config('work_mem', '32MB', true)",
     )
     .bind(if walk { "on" } else { "off" })
     .bind(if walk { "off" } else { "on" })
@@ -362,10 +438,15 @@ async fn window_matches(
     .await?;
     let mut qb = QueryBuilder::<Postgres>::new("SELECT rs.record_id FROM record_search rs WHERE");
     push_text_match(&mut qb, text);
-    qb.push(" AND rs.record_id >= ")
-        .push_bind(low)
-        .push(" ORDER BY rs.record_id DESC LIMIT ")
-        .push_bind(limit);
+    // `+ 0` keeps the key's index out of the plan.
+    qb.push(if plan == Plan::Index {
+        " AND rs.record_id + 0 >= "
+    } else {
+        " AND rs.record_id >= "
+    })
+    .push_bind(low)
+    .push(" ORDER BY rs.record_id DESC LIMIT ")
+    .push_bind(limit);
     Ok(qb
         .build_query_scalar()
         .persistent(false)
@@ -481,7 +562,7 @@ impl Store {
         let mut window = FIRST_WALK_IDS;
         let ids = loop {
             let low = newest.saturating_sub(window - 1);
-            let ids = window_matches(&mut tx, text, low, window, Some(RANKED_CANDIDATES)).await?;
+            let ids = window_matches(&mut tx, text, low, newest, Some(RANKED_CANDIDATES)).await?;
             if ids.len() as i64 == RANKED_CANDIDATES || low <= 1 {
                 break ids;
             }
@@ -513,8 +594,7 @@ impl Store {
             return Ok(Vec::new());
         };
         let mut tx = self.pool.begin().await?;
-        let width = newest.saturating_sub(floor).saturating_add(1);
-        let ids = window_matches(&mut tx, text, floor, width, None).await?;
+        let ids = window_matches(&mut tx, text, floor, newest, None).await?;
         tx.commit().await?;
         Ok(ids)
     }
@@ -566,26 +646,39 @@ impl Store {
         after: Option<(f32, i64)>,
         limit: i64,
     ) -> Result<(Vec<Hit>, Option<SearchCursor>), StoreError> {
-        let mut qb = QueryBuilder::<Postgres>::new("SELECT * FROM (");
-        Self::push_hits(&mut qb, q);
-        match candidates {
-            Candidates::Ids(ids) => qb.push(" AND rs.record_id = ANY(").push_bind(ids).push(")"),
-            // On the vectors' key, so the range can narrow the full-text index's candidates.
-            Candidates::AtOrAbove => qb.push(" AND rs.record_id >= ").push_bind(floor),
+        let mut hits = match (&candidates, &q.q) {
+            (Candidates::Ids(ids), Some(text)) => {
+                // Ranked from the vectors first and joined to `records` for the page only:
+                // the join reads a row of `records` per candidate otherwise, most of a
+                // query's time. A tombstone the indexer has not reached yet still has a
+                // vector, so a few more are ranked than the page needs; should the page
+                // come out short all the same (also at the end of the ranked part), it
+                // is read again with every candidate joined.
+                let slack = limit + 1 + RANK_SLACK;
+                let hits = self
+                    .fetch_hits(ranked_ids_query(text, ids, after, Some(slack), limit))
+                    .await?;
+                if hits.len() as i64 > limit {
+                    hits
+                } else {
+                    self.fetch_hits(ranked_ids_query(text, ids, after, None, limit))
+                        .await?
+                }
+            }
+            _ => {
+                let mut qb = QueryBuilder::<Postgres>::new("SELECT * FROM (");
+                Self::push_hits(&mut qb, q);
+                // On the vectors' key, so the range can narrow the full-text index's
+                // candidates.
+                qb.push(" AND rs.record_id >= ")
+                    .push_bind(floor)
+                    .push(") m");
+                push_rank_after(&mut qb, after);
+                qb.push(" ORDER BY m.rank DESC, m.id LIMIT ")
+                    .push_bind(limit + 1);
+                self.fetch_hits(qb).await?
+            }
         };
-        qb.push(") m");
-        if let Some((rank, id)) = after {
-            qb.push(" WHERE (m.rank < ")
-                .push_bind(rank)
-                .push(" OR (m.rank = ")
-                .push_bind(rank)
-                .push(" AND m.id > ")
-                .push_bind(id)
-                .push("))");
-        }
-        qb.push(" ORDER BY m.rank DESC, m.id LIMIT ")
-            .push_bind(limit + 1);
-        let mut hits = self.fetch_hits(qb).await?;
         if hits.len() as i64 > limit {
             let last = &hits[limit as usize - 1];
             let next = SearchCursor::Rank {
@@ -690,6 +783,20 @@ mod tests {
         ] {
             assert_eq!(bad.parse::<SearchCursor>(), Err(BadCursor), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn windows_are_walked_when_narrow_and_read_through_the_index_when_wide() {
+        let m = 1_000_000;
+        assert_eq!(Plan::for_window(2_048, m), Plan::Walk);
+        assert_eq!(Plan::for_window(MAX_WALK_IDS, m), Plan::Walk);
+        // A word in ~3% of the records: the key range saves most of its 30k visits.
+        assert_eq!(Plan::for_window(16_384, m), Plan::IndexAndRange);
+        // A word in ~0.4%: a range of 128k ids costs more than its 4k visits.
+        assert_eq!(Plan::for_window(131_072, m), Plan::Index);
+        assert_eq!(Plan::for_window(m, m), Plan::Index);
+        // The crossover grows with the table.
+        assert_eq!(Plan::for_window(131_072, 10 * m), Plan::IndexAndRange);
     }
 
     #[test]
