@@ -107,11 +107,46 @@ fn is_midnight(time: &str) -> bool {
     t.starts_with("00:00:00") || t == "00:00" || t.starts_with("00:00Z") || t.starts_with("00:00+")
 }
 
+/// What [`DMY`] captures (and the text after its match) in ASCII text, where [`ISO`], tried
+/// first, cannot match a value not starting with four digits; `None` leaves both regexes
+/// to decide.
+fn ascii_dmy(s: &str) -> Option<(&str, &str, &str, &str)> {
+    let b = s.as_bytes();
+    if !s.is_ascii() || b.get(..4).is_some_and(|h| h.iter().all(u8::is_ascii_digit)) {
+        return None;
+    }
+    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let d = digits(0);
+    let m_at = d + 1;
+    if !(1..=2).contains(&d) || b.get(d) != Some(&b'.') {
+        return None;
+    }
+    let m = digits(m_at);
+    let y_at = m_at + m + 1;
+    if !(1..=2).contains(&m) || b.get(m_at + m) != Some(&b'.') || digits(y_at) < 4 {
+        return None;
+    }
+    let end = y_at + 4;
+    let end = match b.get(end) {
+        None => end,
+        Some(c) if c.is_ascii_whitespace() || *c == 0x0B || *c == b',' => end + 1,
+        Some(_) => return None,
+    };
+    Some((&s[..d], &s[m_at..m_at + m], &s[y_at..y_at + 4], &s[end..]))
+}
+
 /// Parses one date value; `None` when its shape is not certain.
 pub(crate) fn parse_date(raw: &str) -> Option<ParsedDate> {
     let s = raw.trim();
     if s.is_empty() {
         return None;
+    }
+    // `21.06.2022` (OJS, Russian platforms) without the two regexes.
+    if let Some((day, month, year, rest)) = ascii_dmy(s) {
+        let day: u32 = day.parse().ok()?;
+        let month: u32 = month.parse().ok()?;
+        let year: i32 = year.parse().ok()?;
+        return build(year, Some(month), Some(day), rest.contains(':'));
     }
     if let Some(c) = ISO.captures(s) {
         let year: i32 = c[1].parse().ok()?;
@@ -191,4 +226,67 @@ pub(crate) fn element_rank(element: &str) -> Option<u8> {
         "dateSubmitted" => 6,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The regex route `ascii_dmy` replaces: `ISO` first, then `DMY`.
+    fn by_regex(s: &str) -> Option<(String, String, String, String)> {
+        if ISO.is_match(s) {
+            return None;
+        }
+        let c = DMY.captures(s)?;
+        let end = c.get(0)?.end();
+        Some((c[1].into(), c[2].into(), c[3].into(), s[end..].into()))
+    }
+
+    fn by_hand(s: &str) -> Option<(String, String, String, String)> {
+        ascii_dmy(s).map(|(d, m, y, r)| (d.into(), m.into(), y.into(), r.into()))
+    }
+
+    #[test]
+    fn dotted_dates_by_hand_agree_with_the_regexes() {
+        for s in [
+            "21.06.2022",
+            "1.6.2022",
+            "21.06.2022 10:00",
+            "21.06.2022,x",
+            "21.06.20222",
+            "21.06.202",
+            "123.06.2022",
+            "21.006.2022",
+            "2022.06.21",
+            "21.06.2022\u{b}",
+            "21-06-2022",
+            "21.06.2022x",
+            "",
+        ] {
+            if by_hand(s).is_some() || !s.is_ascii() {
+                assert_eq!(by_hand(s), by_regex(s), "{s:?}");
+            } else {
+                assert!(
+                    by_regex(s).is_none()
+                        || s.as_bytes()
+                            .get(..4)
+                            .is_some_and(|h| h.iter().all(u8::is_ascii_digit)),
+                    "{s:?}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn dotted_dates_agree_on_random_text(s in "[0-9.:, a]{0,14}") {
+            // Where the hand reader declines, the regexes run as before.
+            if let Some(hand) = by_hand(&s) {
+                prop_assert_eq!(Some(hand), by_regex(&s));
+            } else if !s.as_bytes().get(..4).is_some_and(|h| h.iter().all(u8::is_ascii_digit)) {
+                prop_assert_eq!(by_regex(&s), None, "{:?}", s);
+            }
+        }
+    }
 }

@@ -104,9 +104,43 @@ fn trim_doi_end(mut s: &str) -> &str {
 }
 
 fn finish_doi(candidate: &str) -> Option<String> {
-    let joined: String = candidate.chars().filter(|c| !c.is_whitespace()).collect();
-    let doi = trim_doi_end(&joined).to_lowercase();
-    DOI_SHAPE.is_match(&doi).then_some(doi)
+    let doi = if candidate.contains(char::is_whitespace) {
+        let joined: String = candidate.chars().filter(|c| !c.is_whitespace()).collect();
+        trim_doi_end(&joined).to_lowercase()
+    } else {
+        trim_doi_end(candidate).to_lowercase()
+    };
+    doi_shape(&doi)
+        .unwrap_or_else(|| DOI_SHAPE.is_match(&doi))
+        .then_some(doi)
+}
+
+/// [`DOI_SHAPE`] by hand for ASCII text (`None` otherwise: `\d` and `\S` read wider
+/// characters). The pattern has one way to match: digit runs end only at `.` or `/`.
+fn doi_shape(doi: &str) -> Option<bool> {
+    if !doi.is_ascii() {
+        return None;
+    }
+    let digits = |b: &[u8]| b.iter().take_while(|c| c.is_ascii_digit()).count();
+    let Some(rest) = doi.as_bytes().strip_prefix(b"10.") else {
+        return Some(false);
+    };
+    let mut i = digits(rest);
+    if !(4..=9).contains(&i) {
+        return Some(false);
+    }
+    while rest.get(i) == Some(&b'.') {
+        let n = digits(&rest[i + 1..]);
+        if n == 0 {
+            return Some(false);
+        }
+        i += 1 + n;
+    }
+    if rest.get(i) != Some(&b'/') {
+        return Some(false);
+    }
+    let tail = &rest[i + 1..];
+    Some(!tail.is_empty() && !tail.iter().any(|c| c.is_ascii_whitespace() || *c == 0x0B))
 }
 
 /// A value that *is* a DOI (maybe with a prefix or resolver URL): canonical lower-case form.
@@ -115,7 +149,13 @@ pub(crate) fn parse_doi(raw: &str) -> Option<String> {
         return None;
     }
     let s = ascii_dashes(raw.trim());
-    let rest = match DOI_PREFIX.find(&s) {
+    // Every prefix starts with a letter: a bare DOI is not searched.
+    let prefix = if s.starts_with(|c: char| c.is_ascii_digit()) {
+        None
+    } else {
+        DOI_PREFIX.find(&s)
+    };
+    let rest = match prefix {
         Some(m) => &s[m.end()..],
         None => &s[..],
     };
@@ -124,8 +164,11 @@ pub(crate) fn parse_doi(raw: &str) -> Option<String> {
         return None;
     }
     // URL-escaped slashes from resolver links.
-    let rest = rest.replace("%2F", "/").replace("%2f", "/");
-    finish_doi(&rest)
+    if rest.contains('%') {
+        finish_doi(&rest.replace("%2F", "/").replace("%2f", "/"))
+    } else {
+        finish_doi(rest)
+    }
 }
 
 /// Finds DOIs inside free text (citations, relations): tolerant of dashes and of spaces
@@ -174,9 +217,16 @@ fn is_doi_stop(b: u8) -> bool {
     b.is_ascii_whitespace() || matches!(b, b'"' | b'<' | b'>' | b'\'')
 }
 
-fn issn_check(d: &str, check: char) -> bool {
-    let digits: Vec<u32> = d.chars().filter_map(|c| c.to_digit(10)).collect();
-    if digits.len() != 7 {
+fn issn_check(d: impl Iterator<Item = char>, check: char) -> bool {
+    let mut digits = [0u32; 7];
+    let mut n = 0;
+    for v in d.filter_map(|c| c.to_digit(10)) {
+        if let Some(slot) = digits.get_mut(n) {
+            *slot = v;
+        }
+        n += 1;
+    }
+    if n != 7 {
         return false;
     }
     let sum: u32 = digits.iter().zip((2..=8).rev()).map(|(d, w)| d * w).sum();
@@ -193,14 +243,43 @@ pub(crate) fn parse_issn(raw: &str) -> Option<String> {
     if raw.len() > 40 || raw.len() < 8 {
         return None;
     }
+    if let Some(fast) = issn_fast(raw) {
+        return fast;
+    }
     let c = ISSN_RE.captures(raw)?;
     issn_from_parts(&c[1], &c[2])
 }
 
+/// [`ISSN_RE`] without the regex for ASCII text: a bare `NNNN-NNNC`, or too few digits for
+/// one (the pattern needs seven). `None` when the regex must decide.
+fn issn_fast(raw: &str) -> Option<Option<String>> {
+    if !raw.is_ascii() {
+        return None;
+    }
+    let b = raw.as_bytes();
+    if let &[a, b2, c, d, b'-', e, f, g, h] = b
+        && [a, b2, c, d, e, f, g].iter().all(u8::is_ascii_digit)
+        && (h.is_ascii_digit() || h == b'X' || h == b'x')
+    {
+        return Some(issn_from_parts(&raw[..4], &raw[5..]));
+    }
+    let mut digits = 0;
+    for c in b {
+        digits += usize::from(c.is_ascii_digit());
+    }
+    (digits < 7).then_some(None)
+}
+
 fn issn_from_parts(a: &str, b: &str) -> Option<String> {
     let check = b.chars().last()?;
-    let body = format!("{a}{}", &b[..3]);
-    issn_check(&body, check).then(|| format!("{a}-{}", b.to_uppercase()))
+    let digits = a.chars().chain(b.get(..3)?.chars());
+    issn_check(digits, check).then(|| {
+        let mut issn = String::with_capacity(a.len() + 1 + b.len());
+        issn.push_str(a);
+        issn.push('-');
+        issn.push_str(&b.to_uppercase());
+        issn
+    })
 }
 
 /// Valid labelled ISSNs in a string, and the string without them.
@@ -412,4 +491,70 @@ pub(crate) fn classify(value: &str, xsi_type: Option<&str>) -> Identifier {
         return ident("citation", value);
     }
     ident("other", value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn doi_shape_and_issn_without_the_regex_agree_with_it() {
+        let dois = [
+            "10.31857/s013128120020007-7",
+            "10.1002/(sici)1097",
+            "10.123/x",
+            "10.1234/",
+            "10.1234",
+            "10.1234.5.6/x",
+            "10.1234./x",
+            "10.1234.x/y",
+            "10.1234567890/x",
+            "10.12345678/a b",
+            "10.1234/a\u{b}",
+            "11.1234/x",
+            "10.١٢٣٤/x",
+            "",
+        ];
+        for d in dois {
+            if let Some(fast) = doi_shape(d) {
+                assert_eq!(fast, DOI_SHAPE.is_match(d), "{d:?}");
+            }
+        }
+        let issns = [
+            "0131-2812",
+            "0131-2811",
+            "0378-595x",
+            "0378-595X",
+            "ISSN 0131-2812",
+            "0131 2812",
+            "01312812",
+            "Problemy Dalnego Vostoka; Issue 3 (2019)",
+            "1234-567",
+            "12345-6789",
+        ];
+        for i in issns {
+            let by_regex = ISSN_RE
+                .captures(i)
+                .and_then(|c| issn_from_parts(&c[1], &c[2]));
+            if let Some(fast) = issn_fast(i) {
+                assert_eq!(fast, by_regex, "{i:?}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn doi_shape_agrees_on_random_text(s in "10\\.[0-9./a-z ()-]{0,16}") {
+            prop_assert_eq!(doi_shape(&s), Some(DOI_SHAPE.is_match(&s)));
+        }
+
+        #[test]
+        fn issn_fast_agrees_on_random_text(s in "[0-9X xISN:()-]{0,14}") {
+            let by_regex = ISSN_RE.captures(&s).and_then(|c| issn_from_parts(&c[1], &c[2]));
+            if let Some(fast) = issn_fast(&s) {
+                prop_assert_eq!(fast, by_regex, "{:?}", s);
+            }
+        }
+    }
 }

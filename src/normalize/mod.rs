@@ -236,10 +236,12 @@ fn push_unique<T: PartialEq>(v: &mut Vec<T>, item: T) {
 /// Normalizes the DC elements of one record.
 pub fn normalize(values: &[DcValue]) -> Normalized {
     let mut ctx = Ctx::default();
-    let by_field: Vec<(Field, &DcValue)> = values
-        .iter()
-        .filter_map(|v| field_of(&v.element).map(|f| (f, v)))
-        .collect();
+    let mut by_field: Vec<(Field, &DcValue)> = Vec::with_capacity(values.len());
+    by_field.extend(
+        values
+            .iter()
+            .filter_map(|v| field_of(&v.element).map(|f| (f, v))),
+    );
     let of = |f: Field| {
         by_field
             .iter()
@@ -525,8 +527,10 @@ fn is_classification(s: &str) -> bool {
 
 fn subjects<'a>(ctx: &mut Ctx, values: impl Iterator<Item = &'a DcValue>) -> Vec<LangValue> {
     let mut out: Vec<LangValue> = Vec::new();
-    // Case-folded value of each `out` entry (its language is `out[i].lang`).
-    let mut keys: Vec<String> = Vec::new();
+    // Case-folded value of each `out` entry, end to end in one buffer (entry `i` ends at
+    // `key_ends[i]`; its language is `out[i].lang`).
+    let mut keys = String::new();
+    let mut key_ends: Vec<usize> = Vec::new();
     for v in values {
         let Some(t) = ctx.clean(&v.value, Mode::Line) else {
             continue;
@@ -550,15 +554,18 @@ fn subjects<'a>(ctx: &mut Ctx, values: impl Iterator<Item = &'a DcValue>) -> Vec
                 continue;
             }
             let lang = ctx.lang_for(v.lang.as_deref(), p);
-            let key = text::fold_case(p);
-            if keys
-                .iter()
-                .zip(&out)
-                .any(|(k, o)| *k == key && o.lang == lang)
-            {
+            let start = keys.len();
+            text::fold_case_into(p, &mut keys);
+            let (seen, key) = keys.split_at(start);
+            let dup = key_ends.iter().zip(&out).enumerate().any(|(i, (&end, o))| {
+                let from = if i == 0 { 0 } else { key_ends[i - 1] };
+                seen.get(from..end) == Some(key) && o.lang == lang
+            });
+            if dup {
+                keys.truncate(start);
                 continue;
             }
-            keys.push(key);
+            key_ends.push(keys.len());
             out.push(LangValue {
                 value: p.to_owned(),
                 lang,

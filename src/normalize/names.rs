@@ -97,9 +97,71 @@ static ORG: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)univers|institut|department|academ|college|school|society|ministry|press|ltd|inc\.|gmbh|centre|center|council|foundation|laborator|университет|институт|академи|кафедр|центр|общество|министерство|издательство|редакция|фонд|лаборатор").expect("static regex compiles")
 });
 
+/// The words of [`ORG`], lower case.
+const ORG_WORDS: [&str; 28] = [
+    "univers",
+    "institut",
+    "department",
+    "academ",
+    "college",
+    "school",
+    "society",
+    "ministry",
+    "press",
+    "ltd",
+    "inc.",
+    "gmbh",
+    "centre",
+    "center",
+    "council",
+    "foundation",
+    "laborator",
+    "университет",
+    "институт",
+    "академи",
+    "кафедр",
+    "центр",
+    "общество",
+    "министерство",
+    "издательство",
+    "редакция",
+    "фонд",
+    "лаборатор",
+];
+
 fn looks_like_org(s: &str) -> bool {
-    ORG.is_match(s)
+    org_words_fast(s).unwrap_or_else(|| ORG.is_match(s))
 }
+
+/// [`ORG`] without the regex for names in ASCII and basic Cyrillic (U+0400–U+045F), where
+/// its case-insensitive match is a plain search in the lower-cased text (no character there
+/// folds to a letter of another script; `ſ`, `K` and the old Cyrillic letters that do are
+/// outside). `None` for any other text or a long one: the caller asks the regex.
+fn org_words_fast(s: &str) -> Option<bool> {
+    let mut buf = [0u8; 128];
+    let folded = buf.get_mut(..s.len())?;
+    let mut i = 0;
+    for c in s.chars() {
+        let lower = match c {
+            '\0'..='\x7f' => c.to_ascii_lowercase(),
+            'А'..='Я' => char::from_u32(c as u32 + 0x20)?,
+            '\u{400}'..='\u{40F}' => char::from_u32(c as u32 + 0x50)?,
+            'а'..='\u{45F}' => c,
+            _ => return None,
+        };
+        // Lower case keeps the UTF-8 length in these ranges.
+        i += lower.encode_utf8(folded.get_mut(i..)?).len();
+    }
+    Some(ORG_SEARCH.is_match(folded.get(..i)?))
+}
+
+/// All [`ORG_WORDS`] in one automaton: one pass over the folded name.
+static ORG_SEARCH: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+    aho_corasick::AhoCorasick::builder()
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(ORG_WORDS)
+        .expect("static word list builds")
+});
 
 /// Family and given name of one person string, where its form is certain.
 pub(crate) fn parse_name(name: &str) -> (Option<String>, Option<String>) {
@@ -175,6 +237,13 @@ pub(crate) fn split_people(value: &str) -> Vec<Cow<'_, str>> {
     for piece in value.split(';') {
         let piece = piece.trim().trim_end_matches(',').trim();
         if piece.is_empty() {
+            continue;
+        }
+        // Both list forms need a dot in every part or four parts: most names have neither,
+        // and are not cut into a vector.
+        let parts = piece.bytes().filter(|&b| b == b',').count() + 1;
+        if parts < 4 && (parts < 2 || !piece.contains('.')) {
+            out.push(Cow::Borrowed(piece));
             continue;
         }
         let commas: Vec<&str> = piece.split(',').map(str::trim).collect();
@@ -612,4 +681,68 @@ fn merged(people: Vec<(Person, Option<Code>)>, plan: &MergePlan, with_lang: bool
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn org_words_without_the_regex_agree_with_it() {
+        let cases = [
+            "Lukin, Artyom",
+            "Лукин, Артём",
+            "Russian Academy of Sciences",
+            "РОССИЙСКАЯ АКАДЕМИЯ НАУК",
+            "Институт Дальнего Востока",
+            "ИНСТИТУТ",
+            "Oxford University Press",
+            "ACME Inc.",
+            "ACME Inc",
+            "Centre for Studies",
+            "фОнД",
+            "ЀЁЂ ѐёђ",
+            "Lab. of Physics",
+            "laboratory",
+            "Лаборатория",
+            "Gmbh & Co",
+            "ltd",
+            "Unſtitute",
+            "Kelvin \u{212A}",
+            "ᲁом",
+            "Ça va",
+            "",
+        ];
+        for c in cases {
+            if let Some(fast) = org_words_fast(c) {
+                assert_eq!(fast, ORG.is_match(c), "{c:?}");
+            }
+        }
+        assert_eq!(org_words_fast("Russian Academy of Sciences"), Some(true));
+        assert_eq!(org_words_fast("Лукин, Артём"), Some(false));
+        assert_eq!(org_words_fast("Unſtitute"), None);
+        assert_eq!(org_words_fast(&"a".repeat(200)), None);
+    }
+
+    proptest! {
+        #[test]
+        fn org_words_fast_agrees_on_random_text(s in "[a-zA-Z .,АаЯяИиНнСсТтУуФфЦцОоЛлКкЕеРрДдМмВвБбЩщЗзЁёЀѐ]{0,40}") {
+            if let Some(fast) = org_words_fast(&s) {
+                prop_assert_eq!(fast, ORG.is_match(&s));
+            }
+        }
+
+        #[test]
+        fn org_words_fast_agrees_on_spliced_words(
+            a in "[a-zA-Zа-яА-Я ]{0,6}",
+            w in proptest::sample::select(ORG_WORDS.to_vec()),
+            b in "[a-zA-Zа-яА-Я ]{0,6}",
+            upper in any::<bool>(),
+        ) {
+            let w = if upper { w.to_uppercase() } else { w.to_owned() };
+            let s = format!("{a}{w}{b}");
+            prop_assert_eq!(org_words_fast(&s), Some(ORG.is_match(&s)));
+        }
+    }
 }

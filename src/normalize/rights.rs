@@ -60,17 +60,91 @@ pub(crate) fn license_from_url(value: &str) -> Option<String> {
     if !value.contains("creativecommons.org") {
         return None;
     }
-    let c = CC_URL.captures(value)?;
-    {
-        let kind = c[1].to_ascii_lowercase();
-        let name = c[2].to_ascii_lowercase();
-        let version = &c[3];
-        if kind == "publicdomain" {
-            return (name == "zero").then(|| format!("CC0-{version}"));
+    let (kind, name, version, jurisdiction) = match cc_url_parts(value) {
+        Some(found) => found?,
+        None => {
+            let c = CC_URL.captures(value)?;
+            let part = |i| c.get(i).map_or("", |m| m.as_str());
+            (part(1), part(2), part(3), c.get(4).map(|m| m.as_str()))
         }
-        let parts: Vec<&str> = name.split(['-', '+']).collect();
-        cc_id(&parts, version, c.get(4).map(|m| m.as_str()))
+    };
+    let kind = kind.to_ascii_lowercase();
+    let name = name.to_ascii_lowercase();
+    if kind == "publicdomain" {
+        return (name == "zero").then(|| format!("CC0-{version}"));
     }
+    let parts: Vec<&str> = name.split(['-', '+']).collect();
+    cc_id(&parts, version, jurisdiction)
+}
+
+/// Captures of a Creative Commons URL.
+type CcParts<'a> = (&'a str, &'a str, &'a str, Option<&'a str>);
+
+/// [`CC_URL`]'s captures read by hand in ASCII text (licence URLs nearly always are); `None`
+/// for other text, where `(?i)` lets characters such as `ſ` match: the caller asks the
+/// regex.
+fn cc_url_parts(value: &str) -> Option<Option<CcParts<'_>>> {
+    if !value.is_ascii() {
+        return None;
+    }
+    const HOST: &[u8] = b"creativecommons.org/";
+    let b = value.as_bytes();
+    let lower = |from: usize, word: &[u8]| {
+        b.get(from..from + word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
+    };
+    // Every place the host starts, in order: the regex's leftmost match.
+    for at in 0..b.len().saturating_sub(HOST.len() - 1) {
+        if !lower(at, HOST) {
+            continue;
+        }
+        let k = at + HOST.len();
+        let kind_len = if lower(k, b"licenses/") {
+            8
+        } else if lower(k, b"publicdomain/") {
+            12
+        } else {
+            continue;
+        };
+        let n = k + kind_len + 1;
+        let name_len = b[n..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphabetic() || matches!(c, b'+' | b'-'))
+            .count();
+        let v = n + name_len + 1;
+        let version_ok = name_len > 0
+            && b.get(n + name_len) == Some(&b'/')
+            && b.get(v..v + 3)
+                .is_some_and(|d| d[0].is_ascii_digit() && d[1] == b'.' && d[2].is_ascii_digit());
+        if !version_ok {
+            continue;
+        }
+        // Optional `/xx` or `/xxx` jurisdiction, then a URL end.
+        let j = v + 4;
+        let jurisdiction = if b.get(v + 3) == Some(&b'/') {
+            let len = b[j..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .count();
+            let ends = match b.get(j + len) {
+                None => true,
+                Some(c) => {
+                    c.is_ascii_whitespace()
+                        || matches!(c, 0x0B | b'/' | b'"' | b'\'' | b'<' | b'>' | b')')
+                }
+            };
+            ((2..=3).contains(&len) && ends).then(|| &value[j..j + len])
+        } else {
+            None
+        };
+        return Some(Some((
+            &value[k..k + kind_len],
+            &value[n..n + name_len],
+            &value[v..v + 3],
+            jurisdiction,
+        )));
+    }
+    Some(None)
 }
 
 fn from_name(value: &str) -> Option<String> {
@@ -103,4 +177,61 @@ fn from_name(value: &str) -> Option<String> {
         return Some("CC0-1.0".to_owned());
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn by_regex(value: &str) -> Option<CcParts<'_>> {
+        let c = CC_URL.captures(value)?;
+        let part = |i| c.get(i).map_or("", |m| m.as_str());
+        Some((part(1), part(2), part(3), c.get(4).map(|m| m.as_str())))
+    }
+
+    #[test]
+    fn cc_urls_read_by_hand_agree_with_the_regex() {
+        let cases = [
+            "https://creativecommons.org/licenses/by/4.0/",
+            "http://creativecommons.org/licenses/by-nc-sa/3.0/igo/",
+            "https://CreativeCommons.org/Licenses/BY-ND/2.5/ru",
+            "creativecommons.org/licenses/by/3.0/ru)",
+            "creativecommons.org/licenses/by/3.0/rus.",
+            "creativecommons.org/licenses/by/3.0/russia",
+            "creativecommons.org/licenses/by/3.0/r",
+            "creativecommons.org/licenses/by/3.0/de\"",
+            "creativecommons.org/licenses/by/3.0/de\u{b}",
+            "creativecommons.org/publicdomain/zero/1.0/",
+            "creativecommons.org/licenses//4.0/ then creativecommons.org/licenses/by/4.0",
+            "creativecommons.org/licenses/by/4/ creativecommons.org/licenses/by-sa/4.0",
+            "creativecommons.org/licenses/by_nc/4.0",
+            "creativecommons.org/licenses/by/4.0x",
+            "creativecommons.org/licence/by/4.0",
+            "<a href=\"https://creativecommons.org/licenses/by/4.0/\">CC BY</a>",
+            "creativecommons.org/",
+            "",
+        ];
+        for c in cases {
+            assert_eq!(cc_url_parts(c), Some(by_regex(c)), "{c:?}");
+        }
+        assert_eq!(cc_url_parts("creativecommons.org/licenſes/by/4.0"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn cc_urls_by_hand_agree_on_random_urls(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "creativecommons.org/", "CREATIVECOMMONS.ORG/", "licenses/", "publicdomain/",
+                    "by", "-nc", "+sa", "zero", "/", "4.0", "1", ".", "ru", "igo", "x", " ", "\"",
+                    ")", "'", "<", "a", "\t",
+                ]),
+                0..10,
+            )
+        ) {
+            let v: String = pieces.concat();
+            prop_assert_eq!(cc_url_parts(&v), Some(by_regex(&v)), "{:?}", v);
+        }
+    }
 }

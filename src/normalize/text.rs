@@ -153,15 +153,24 @@ impl Scan {
         while i < bytes.len() {
             let b = bytes[i];
             if b < 0x80 {
-                i = skip_ascii(bytes, i + 1);
+                // One space between words is the usual case: no word-at-a-time setup.
+                i += 1;
+                if bytes.get(i).is_some_and(|&c| c < 0x80) {
+                    i = skip_ascii(bytes, i);
+                }
                 continue;
             }
-            // Basic Cyrillic letters other than `Р`/`С` (the mojibake leads) change nothing.
+            // Basic Cyrillic letters other than `Р`/`С` (the mojibake leads) change nothing:
+            // the rest of the word is skipped pair by pair.
             if let Some(&b2) = bytes.get(i + 1)
-                && ((b == 0xD0 && matches!(b2, 0x90..=0x9F | 0xA2..=0xBF))
-                    || (b == 0xD1 && matches!(b2, 0x80..=0x8F)))
+                && plain_cyrillic(b, b2)
             {
                 i += 2;
+                while let Some(&[c, c2]) = bytes.get(i..i + 2)
+                    && plain_cyrillic(c, c2)
+                {
+                    i += 2;
+                }
                 continue;
             }
             let follows_suspect = suspect_end == i;
@@ -208,6 +217,12 @@ impl Scan {
     fn is_clean(&self) -> bool {
         !(self.nfc_check || self.mojibake || self.lt || self.amp || self.spacing)
     }
+}
+
+/// A basic Cyrillic letter other than `Р`/`С` (the mojibake leads), as its two UTF-8 bytes.
+fn plain_cyrillic(b: u8, b2: u8) -> bool {
+    (b == 0xD0 && matches!(b2, 0x90..=0x9F | 0xA2..=0xBF))
+        || (b == 0xD1 && matches!(b2, 0x80..=0x8F))
 }
 
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
@@ -347,20 +362,7 @@ impl Collapser {
             if run_start.is_some() {
                 // Inside a run, printable ASCII, Latin letters and basic Cyrillic, and a
                 // single space before them need no decision: fast-forward.
-                let mut j = i;
-                loop {
-                    while j < bytes.len() && PLAIN[usize::from(bytes[j])] {
-                        j += 1;
-                    }
-                    // After a space no continuation byte can follow: PLAIN means a plain start.
-                    if bytes.get(j) == Some(&b' ')
-                        && bytes.get(j + 1).is_some_and(|&b| PLAIN[usize::from(b)])
-                    {
-                        j += 2;
-                        continue;
-                    }
-                    break;
-                }
+                let j = skip_plain(bytes, i);
                 if j > i {
                     i = j;
                     continue;
@@ -408,6 +410,75 @@ impl Collapser {
             self.out.push_str(&s[st..]);
         }
     }
+}
+
+/// From `j`, past the bytes [`Collapser::push`] copies without a decision: [`PLAIN`] bytes,
+/// and single spaces followed by one. The rule [`skip_plain`] keeps, byte by byte.
+#[cfg(test)]
+fn skip_plain_bytes(bytes: &[u8], mut j: usize) -> usize {
+    loop {
+        while j < bytes.len() && PLAIN[usize::from(bytes[j])] {
+            j += 1;
+        }
+        // After a space no continuation byte can follow: PLAIN means a plain start.
+        if bytes.get(j) == Some(&b' ') && bytes.get(j + 1).is_some_and(|&b| PLAIN[usize::from(b)]) {
+            j += 2;
+            continue;
+        }
+        return j;
+    }
+}
+
+/// From `j`, past the bytes [`Collapser::push`] copies without a decision: [`PLAIN`] bytes,
+/// and single spaces followed by one; eight bytes at a time where [`skip_plain_words`] can.
+fn skip_plain(bytes: &[u8], mut j: usize) -> usize {
+    loop {
+        j = skip_plain_words(bytes, j);
+        while j < bytes.len() && PLAIN[usize::from(bytes[j])] {
+            j += 1;
+        }
+        if bytes.get(j) == Some(&b' ') && bytes.get(j + 1).is_some_and(|&b| PLAIN[usize::from(b)]) {
+            j += 2;
+            continue;
+        }
+        return j;
+    }
+}
+
+/// [`skip_plain`] eight bytes at a time over words of printable ASCII, single
+/// spaces, UTF-8 continuation bytes and the basic Cyrillic leads `D0`/`D1`: it stops only
+/// where the byte rule passes too (a last space is taken with the plain byte after it), so
+/// the byte rule goes on from there.
+fn skip_plain_words(bytes: &[u8], mut j: usize) -> usize {
+    const SPACES: u64 = 0x2020_2020_2020_2020;
+    const DELS: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const LEADS: u64 = 0xD0D0_D0D0_D0D0_D0D0;
+    const NOT_BIT0: u64 = 0xFEFE_FEFE_FEFE_FEFE;
+    // High bit set in each byte equal to zero.
+    let zero = |v: u64| !(((v & LOW7).wrapping_add(LOW7)) | v) & HIGH_BITS;
+    while let Some(chunk) = bytes.get(j..j + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // ASCII controls (a byte below 0x20 borrows; bytes ≥ 0x80 are excluded by `!x`), DEL.
+        let control = x.wrapping_sub(SPACES) & !x & HIGH_BITS | zero(x ^ DELS);
+        // Bytes 11xxxxxx other than D0/D1: leads this does not take.
+        let lead = x & (x << 1) & HIGH_BITS & !zero((x & NOT_BIT0) ^ LEADS);
+        let sp = zero(x ^ SPACES);
+        if control | lead != 0 || sp & (sp >> 8) != 0 {
+            return j;
+        }
+        if sp >> 63 == 0 {
+            j += 8;
+        } else if bytes.get(j + 8).is_some_and(|&b| PLAIN[usize::from(b)]) {
+            // The byte rule steps over a space and the plain byte after it together.
+            j += 9;
+        } else {
+            return j;
+        }
+    }
+    j
 }
 
 /// Tags dropped without a trace (inline) or turned into a paragraph break (block).
@@ -526,7 +597,7 @@ fn markup_pieces<'a>(
     mut f: impl FnMut(Piece<'a>) -> ControlFlow<()>,
 ) -> ControlFlow<()> {
     let mut rest = s;
-    while let Some(pos) = rest.find('<') {
+    while let Some(pos) = memchr::memchr(b'<', rest.as_bytes()) {
         if pos > 0 {
             f(Piece::Text(&rest[..pos]))?;
         }
@@ -629,6 +700,11 @@ fn markup_one_pass(s: &str, mode: Mode, decode: bool) -> Option<(String, bool)> 
                 if open_ref {
                     return ControlFlow::Break(());
                 }
+                // The usual references straight into the buffer: no decoded copy.
+                if memchr::memchr(b'<', t.as_bytes()).is_none() && push_common_refs(t, &mut c) {
+                    open_ref = ends_in_open_ref(t);
+                    return ControlFlow::Continue(());
+                }
                 let decoded = if t.contains('&') {
                     htmlize::unescape(t)
                 } else {
@@ -651,6 +727,58 @@ fn markup_one_pass(s: &str, mode: Mode, decode: bool) -> Option<(String, bool)> 
         ControlFlow::Continue(())
     });
     flow.is_continue().then(|| c.finish())
+}
+
+/// Named references common in abstracts and what `htmlize::unescape` makes of them (a test
+/// checks each against it). No `&lt;`: a decoded `<` needs the multi-pass rule.
+const COMMON_REFS: [(&str, &str); 18] = [
+    ("rsquo;", "\u{2019}"),
+    ("lsquo;", "\u{2018}"),
+    ("ldquo;", "\u{201C}"),
+    ("rdquo;", "\u{201D}"),
+    ("mdash;", "\u{2014}"),
+    ("ndash;", "\u{2013}"),
+    ("nbsp;", "\u{A0}"),
+    ("laquo;", "\u{AB}"),
+    ("raquo;", "\u{BB}"),
+    ("hellip;", "\u{2026}"),
+    ("amp;", "&"),
+    ("quot;", "\""),
+    ("gt;", ">"),
+    ("shy;", "\u{AD}"),
+    ("copy;", "\u{A9}"),
+    ("deg;", "\u{B0}"),
+    ("times;", "\u{D7}"),
+    ("minus;", "\u{2212}"),
+];
+
+/// The [`COMMON_REFS`] entry `s` starts with, if any.
+fn common_ref(s: &str) -> Option<(usize, &'static str)> {
+    COMMON_REFS
+        .iter()
+        .find(|(name, _)| s.starts_with(name))
+        .map(|(name, text)| (name.len(), *text))
+}
+
+/// Feeds `t` with its references decoded to the collapser, as `htmlize::unescape` would
+/// decode them, when every `&` in it starts one of [`COMMON_REFS`]; else feeds nothing
+/// and returns `false` (the caller decodes with htmlize).
+fn push_common_refs(t: &str, c: &mut Collapser) -> bool {
+    let b = t.as_bytes();
+    if memchr::memchr_iter(b'&', b).any(|amp| common_ref(&t[amp + 1..]).is_none()) {
+        return false;
+    }
+    let mut rest = t;
+    while let Some(amp) = memchr::memchr(b'&', rest.as_bytes()) {
+        c.push(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        // Checked above: every `&` starts a known reference.
+        let (len, text) = common_ref(after).unwrap_or((0, "&"));
+        c.push(text);
+        rest = &after[len..];
+    }
+    c.push(rest);
+    true
 }
 
 /// `<name ...>` or `</name>` at the start of `s`: (byte length, name, closing).
@@ -1000,12 +1128,18 @@ fn decide_lang(s: &str, t: &Tally) -> Option<&'static str> {
     None
 }
 
-/// Lower case for matching; ASCII and Russian letters without the Unicode tables.
-pub(crate) fn fold_case(s: &str) -> String {
+/// Lower case for matching, appended to `out`; ASCII and Russian letters without the
+/// Unicode tables.
+pub(crate) fn fold_case_into(s: &str, out: &mut String) {
     if s.is_ascii() {
-        return s.to_ascii_lowercase();
+        let start = out.len();
+        out.push_str(s);
+        if let Some(added) = out.get_mut(start..) {
+            added.make_ascii_lowercase();
+        }
+        return;
     }
-    let mut out = String::with_capacity(s.len());
+    out.reserve(s.len());
     for c in s.chars() {
         match c {
             'A'..='Z' => out.push(c.to_ascii_lowercase()),
@@ -1015,7 +1149,6 @@ pub(crate) fn fold_case(s: &str) -> String {
             c => out.extend(c.to_lowercase()),
         }
     }
-    out
 }
 
 /// Languages written in Cyrillic, for spotting a declared language the text contradicts.
@@ -1156,6 +1289,156 @@ mod tests {
         }
         // Most cases must go through the one pass, or the comparison proves nothing.
         assert!(one_pass_taken >= 24, "{one_pass_taken}");
+    }
+
+    /// `Scan::of` before its word-at-a-time skips: the reference it must agree with.
+    fn scan_before(s: &str) -> Scan {
+        let bytes = s.as_bytes();
+        // ASCII-level facts by whole-slice searches (vectorized), then a pass over the
+        // non-ASCII sequences only.
+        let lt = memchr::memchr(b'<', bytes).is_some();
+        let amp = memchr::memchr(b'&', bytes).is_some();
+        let mut scan = Scan {
+            nfc_check: false,
+            mojibake: false,
+            lt,
+            amp,
+            // Markup or entities mean a rebuild anyway: the spacing test only matters
+            // for deciding whether the value is already clean.
+            spacing: !(lt || amp)
+                && (bytes.first().is_none_or(|b| b.is_ascii_whitespace())
+                    || bytes.last().is_some_and(|b| b.is_ascii_whitespace())
+                    || has_control_or_double_space(bytes)),
+        };
+        if s.is_ascii() {
+            return scan;
+        }
+        let mut i = 0;
+        // End of the previous non-ASCII character if it was a mojibake lead (`Ã`, `Р`).
+        let mut suspect_end = usize::MAX;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b < 0x80 {
+                i = skip_ascii(bytes, i + 1);
+                continue;
+            }
+            // Basic Cyrillic letters other than `Р`/`С` (the mojibake leads) change nothing.
+            if let Some(&b2) = bytes.get(i + 1)
+                && ((b == 0xD0 && matches!(b2, 0x90..=0x9F | 0xA2..=0xBF))
+                    || (b == 0xD1 && matches!(b2, 0x80..=0x8F)))
+            {
+                i += 2;
+                continue;
+            }
+            let follows_suspect = suspect_end == i;
+            // Two-byte sequences (Latin-1, Latin Extended, Cyrillic) decoded inline: the
+            // bulk of Russian text.
+            if (0xC2..=0xDF).contains(&b)
+                && let Some(&b2) = bytes.get(i + 1)
+            {
+                let cp = (u32::from(b & 0x1F) << 6) | u32::from(b2 & 0x3F);
+                i += 2;
+                if follows_suspect && !(0x410..=0x44F).contains(&cp) {
+                    scan.mojibake = true;
+                }
+                if matches!(cp, 0xC0..=0xFF | 0x420 | 0x421) {
+                    suspect_end = i;
+                }
+                if !(cp < 0x300 || (0x400..=0x482).contains(&cp) || (0x48A..=0x52F).contains(&cp)) {
+                    scan.nfc_check = true;
+                }
+                if matches!(cp, 0x80..=0xA0 | 0xAD) {
+                    scan.spacing = true;
+                }
+                continue;
+            }
+            let Some(c) = s.get(i..).and_then(|t| t.chars().next()) else {
+                break;
+            };
+            i += c.len_utf8();
+            if follows_suspect {
+                scan.mojibake = true;
+            }
+            if !trivially_nfc(c) {
+                scan.nfc_check = true;
+            }
+            if c.is_whitespace()
+                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202F}' | '\u{2060}' | '\u{FEFF}')
+            {
+                scan.spacing = true;
+            }
+        }
+        scan
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn scan_with_word_skips_equals_the_scan_before(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "a", " ", "  ", "\t", "Лукин", "Р", "С", "Рџ", "СЂ", "Ã©", "ё", "Ѐ", "é",
+                    "’", "\u{a0}", "\u{200b}", "e\u{301}", "№", "ӿ", "Ж", "x y",
+                ]),
+                0..30,
+            ),
+        ) {
+            let s: String = pieces.concat();
+            let (a, b) = (Scan::of(&s), scan_before(&s));
+            proptest::prop_assert_eq!(
+                (a.nfc_check, a.mojibake, a.lt, a.amp, a.spacing),
+                (b.nfc_check, b.mojibake, b.lt, b.amp, b.spacing),
+                "{:?}", s
+            );
+        }
+
+        #[test]
+        fn plain_words_skip_no_further_than_plain_bytes(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "a", "Word", " ", "  ", "\t", "\n", "\u{7f}", "\u{1}", "Лукин", "ё", "Ѐ",
+                    "é", "Ж", "’", "\u{a0}", "—", "x y", ".,;", "€", "ӿ", "Ř",
+                ]),
+                0..40,
+            ),
+            from in 0usize..64,
+        ) {
+            let s: String = pieces.concat();
+            let b = s.as_bytes();
+            let from = from.min(b.len());
+            let words = skip_plain_words(b, from);
+            let bytes = skip_plain_bytes(b, from);
+            proptest::prop_assert!(words <= bytes, "{:?} {}", s, from);
+            proptest::prop_assert_eq!(skip_plain_bytes(b, words), bytes, "{:?} {}", s, from);
+            proptest::prop_assert_eq!(skip_plain(b, from), bytes, "{:?} {}", s, from);
+        }
+    }
+
+    #[test]
+    fn common_refs_decode_as_htmlize_does() {
+        for (name, text) in COMMON_REFS {
+            assert_eq!(htmlize::unescape(format!("&{name}")), text, "{name}");
+        }
+        let cases = [
+            "The region&rsquo;s aim &mdash; a test&hellip;",
+            "&amp;rsquo; stays one decode",
+            "&nbsp;&nbsp;x&shy;y &laquo;q&raquo;",
+            "&rsquo",
+            "&rsquox;",
+            "&unknown; and &rsquo;",
+            "&#8217; numeric",
+            "a & b",
+            "&",
+            "plain",
+            "Лукин&nbsp;А.В.&ndash;Корея",
+        ];
+        for t in cases {
+            for mode in [Mode::Line, Mode::Block] {
+                let mut c = Collapser::new(0, mode);
+                if push_common_refs(t, &mut c) {
+                    assert_eq!(c.finish(), collapse(&htmlize::unescape(t), mode), "{t:?}");
+                }
+            }
+        }
     }
 
     #[test]

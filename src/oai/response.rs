@@ -199,6 +199,9 @@ struct Parser<'i> {
     /// Bytes of DC text consumed by hand (see [`Parser::dc_text_fast`]): quick-xml's
     /// positions count from where it last read, so this is added back to each one.
     skipped: usize,
+    /// Read simple DC fields by hand ([`Parser::dc_field_fast`], [`Parser::dc_text_fast`]);
+    /// off only in tests that compare with the event loop.
+    fast: bool,
     text: String,
     field: Field,
     header_open: bool,
@@ -249,6 +252,19 @@ fn attr_text(raw: &str) -> String {
     }
 }
 
+fn dc_namespace(ns_uri: &str) -> DcNamespace {
+    match ns_uri {
+        DC_NS => DcNamespace::Dc,
+        DCTERMS_NS => DcNamespace::Dcterms,
+        other => DcNamespace::Other(other.to_owned()),
+    }
+}
+
+/// Bytes of the element and attribute names [`Parser::dc_field_fast`] reads by hand.
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')
+}
+
 fn local(name: &str) -> &str {
     name.rsplit(':').next().unwrap_or(name)
 }
@@ -265,6 +281,7 @@ impl<'i> Parser<'i> {
             url,
             depth: 0,
             skipped: 0,
+            fast: true,
             text: String::new(),
             field: Field::None,
             header_open: false,
@@ -648,11 +665,33 @@ impl<'i> Parser<'i> {
         let mut level = 0usize;
         let mut root: Option<(usize, usize, String)> = None; // (start, insert_at, decls)
         let mut cur: Option<DcValue> = None;
+        // Fields are read by hand only where the reader waits for text after a start tag
+        // or other markup: after a text event it has already taken the next `<`, and after
+        // an end tag it still holds that element's namespace scope (popped on its next read).
+        let mut ready = false;
         loop {
+            if is_dc
+                && level == 1
+                && ready
+                && let Some(v) = self.dc_field_fast()
+            {
+                if let Some(m) = out.as_mut() {
+                    m.dc.push(v);
+                }
+                continue;
+            }
             let before = self.pos();
             // Only the root and the DC fields need their namespace: the other events are
             // read without resolving one (most are text).
             let event = self.reader.read_event().map_err(|e| self.qx_err(e))?;
+            ready = matches!(
+                event,
+                Event::Start(_)
+                    | Event::Comment(_)
+                    | Event::PI(_)
+                    | Event::CData(_)
+                    | Event::Decl(_)
+            );
             match event {
                 Event::DocType(_) => return Err(self.xml_err("DTD not allowed")),
                 Event::Start(e) if level == 0 && out.is_none() => {
@@ -754,41 +793,177 @@ impl<'i> Parser<'i> {
     /// normalize, a reference quick-xml would reject, a child element, CDATA, a comment)
     /// is left to the event loop, which then reads the same bytes as before.
     fn dc_text_fast(&mut self, at: usize, n: usize, out: &mut String) {
+        if !self.fast {
+            return;
+        }
         let (Some(raw), Some(next)) = (self.xml.get(at..at + n), self.xml.get(at + n..)) else {
             return;
         };
-        if !next.starts_with("</") {
+        if !next.starts_with("</") || !Self::decode_text(raw, out, &mut self.warnings) {
             return;
         }
-        let (len0, warn0) = (out.len(), self.warnings.len());
+        self.consume(n);
+    }
+
+    /// Decodes element text holding no `<` with quick-xml's reference rules; `false` (and
+    /// `out`, `warnings` as they were) when the event loop must read it instead.
+    fn decode_text(raw: &str, out: &mut String, warnings: &mut Vec<String>) -> bool {
+        let (len0, warn0) = (out.len(), warnings.len());
         let mut rest = raw;
         while let Some(amp) = memchr::memchr2(b'&', b'\r', rest.as_bytes()) {
             if rest.as_bytes()[amp] == b'\r' {
                 out.truncate(len0);
-                self.warnings.truncate(warn0);
-                return;
+                warnings.truncate(warn0);
+                return false;
             }
             out.push_str(&rest[..amp]);
             let after = &rest[amp + 1..];
             // quick-xml's rule: `;` must come before the next `&` (no `<` is in `raw`).
             match after.find([';', '&']) {
                 Some(semi) if after.as_bytes()[semi] == b';' => {
-                    Self::push_ref(out, &after[..semi], &mut self.warnings);
+                    Self::push_ref(out, &after[..semi], warnings);
                     rest = &after[semi + 1..];
                 }
                 _ => {
                     // The event loop reports the malformed reference.
                     out.truncate(len0);
-                    self.warnings.truncate(warn0);
-                    return;
+                    warnings.truncate(warn0);
+                    return false;
                 }
             }
         }
         out.push_str(rest);
-        // The slice reader only moves forward; its position is corrected by `skipped`.
+        true
+    }
+
+    /// Moves the reader `n` bytes on: the slice reader only moves forward, and its position
+    /// is corrected by `skipped`.
+    fn consume(&mut self, n: usize) {
         let input = self.reader.get_mut();
         *input = &input[n..];
         self.skipped += n;
+    }
+
+    /// A whole DC field (`<dc:title xml:lang="en">text</dc:title>` after optional
+    /// whitespace) read by hand: three quick-xml events each with a namespace scope and an
+    /// attribute scan otherwise, for most of a record's bytes. Only the plain shape is taken:
+    /// names of ASCII name characters, `key="value"` attributes without duplicates or
+    /// namespace declarations, text as [`Parser::decode_text`] takes it, and the same name
+    /// in the end tag right after. Anything else (and the depth limit) is `None`, with
+    /// nothing consumed, and the event loop reads the same bytes as before.
+    fn dc_field_fast(&mut self) -> Option<DcValue> {
+        if !self.fast || self.depth + 2 > MAX_DEPTH {
+            return None;
+        }
+        let rest = self.xml.get(self.pos()..)?;
+        let b = rest.as_bytes();
+        let mut i = 0;
+        // Whitespace between fields is text the event loop would ignore.
+        while b
+            .get(i)
+            .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            i += 1;
+        }
+        if b.get(i) != Some(&b'<') {
+            return None;
+        }
+        i += 1;
+        let name_start = i;
+        if !b
+            .get(i)
+            .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+        {
+            return None;
+        }
+        while b.get(i).copied().is_some_and(is_name_byte) {
+            i += 1;
+        }
+        let name = &rest[name_start..i];
+        // Up to eight attributes, as (key, raw value).
+        let mut attrs: [(&str, &str); 8] = [("", ""); 8];
+        let mut n_attrs = 0;
+        loop {
+            let ws = i;
+            while b.get(i).is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n')) {
+                i += 1;
+            }
+            match b.get(i)? {
+                b'>' => {
+                    i += 1;
+                    break;
+                }
+                c if i > ws && (c.is_ascii_alphabetic() || *c == b'_') => {}
+                _ => return None,
+            }
+            let key_start = i;
+            while b.get(i).copied().is_some_and(is_name_byte) {
+                i += 1;
+            }
+            let key = &rest[key_start..i];
+            let quote = *b.get(i + 1)?;
+            if b.get(i) != Some(&b'=') || !matches!(quote, b'"' | b'\'') {
+                return None;
+            }
+            let value_start = i + 2;
+            let len = memchr::memchr(quote, b.get(value_start..)?)?;
+            let value = &rest[value_start..value_start + len];
+            i = value_start + len + 1;
+            if key.starts_with("xmlns")
+                || value.contains('<')
+                || n_attrs == attrs.len()
+                || attrs[..n_attrs].iter().any(|(k, _)| *k == key)
+            {
+                return None;
+            }
+            attrs[n_attrs] = (key, value);
+            n_attrs += 1;
+        }
+        let text_start = i;
+        let text_len = memchr::memchr(b'<', b.get(text_start..)?)?;
+        let end_tag = &rest[text_start + text_len..];
+        let after_name = end_tag.strip_prefix("</")?.strip_prefix(name)?;
+        if !after_name.starts_with('>') {
+            return None;
+        }
+        let mut value = String::with_capacity(text_len);
+        if !Self::decode_text(
+            &rest[text_start..text_start + text_len],
+            &mut value,
+            &mut self.warnings,
+        ) {
+            return None;
+        }
+        let consumed = rest.len() - after_name.len() + 1;
+        let ns_uri = namespace_uri(
+            self.reader
+                .resolver()
+                .resolve_element(quick_xml::name::QName(name))
+                .0,
+        );
+        // What `dc_value` reads from the attributes, in the same order.
+        let mut lang = None;
+        let mut xsi_type = None;
+        for (key, raw) in &attrs[..n_attrs] {
+            if *key == "xml:lang" {
+                lang = Some(attr_text(raw));
+            } else if local(key) == "type" && key.contains(':') {
+                xsi_type = Some(attr_text(raw));
+            }
+        }
+        self.consume(consumed);
+        #[cfg(test)]
+        tests::BY_HAND.with(|n| n.set(n.get() + 1));
+        Some(DcValue {
+            ns: dc_namespace(&ns_uri),
+            element: quick_xml::name::QName(name)
+                .local_name()
+                .as_ref()
+                .to_owned(),
+            value,
+            lang: lang.filter(|l| !l.is_empty()),
+            xsi_type,
+        })
     }
 
     /// The next event with its element namespace resolved to an owned URI ("" if none).
@@ -812,11 +987,7 @@ impl<'i> Parser<'i> {
     }
 
     fn dc_value(e: &BytesStart<'_>, ns_uri: &str) -> DcValue {
-        let ns = match ns_uri {
-            DC_NS => DcNamespace::Dc,
-            DCTERMS_NS => DcNamespace::Dcterms,
-            other => DcNamespace::Other(other.to_owned()),
-        };
+        let ns = dc_namespace(ns_uri);
         let mut lang = None;
         let mut xsi_type = None;
         for a in e.attributes().flatten() {
@@ -1051,4 +1222,131 @@ pub fn parse_metadata_fragment(raw: &str) -> Result<Vec<DcValue>, OaiError> {
             .unwrap_or_default(),
         _ => Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// DC fields read by [`Parser::dc_field_fast`] on this thread.
+        pub(super) static BY_HAND: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn by_hand() -> usize {
+        BY_HAND.with(Cell::get)
+    }
+
+    /// The page parsed with and without the DC fields read by hand, as comparable text
+    /// (value, warnings, raw fragments, or the error with its position).
+    fn both_ways(xml: &str) -> (String, String) {
+        let run = |fast: bool| {
+            let mut p = Parser::new(xml, "test");
+            p.fast = fast;
+            format!("{:?}", p.run(Verb::ListRecords))
+        };
+        (run(true), run(false))
+    }
+
+    fn page(fields: &str) -> String {
+        format!(
+            r#"<OAI-PMH xmlns="{OAI_NS}"><ListRecords><record><header><identifier>x</identifier><datestamp>2000-01-01</datestamp></header><metadata><oai_dc:dc xmlns:oai_dc="{OAI_DC_NS}" xmlns:dc="{DC_NS}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+      {fields}
+    </oai_dc:dc></metadata></record></ListRecords></OAI-PMH>"#
+        )
+    }
+
+    #[test]
+    fn dc_fields_read_by_hand_equal_the_event_loop() {
+        let cases = [
+            r#"<dc:title xml:lang="en-US">Plain &amp; simple</dc:title>"#,
+            r#"<dc:title xml:lang='ru-RU'>Кириллица &lt;p&gt;</dc:title><dc:creator>A</dc:creator>"#,
+            r#"<dc:identifier xsi:type="dcterms:DOI">10.1/x</dc:identifier>"#,
+            r#"<dc:title xml:lang="" >t</dc:title>"#,
+            r#"<dc:title xml:lang="a&amp;b">t</dc:title>"#,
+            r#"<dc:title xml:lang="en" xml:lang="ru">duplicate attribute</dc:title>"#,
+            r#"<dc:title foo:type="a" xsi:type="b">two types</dc:title>"#,
+            r#"<dc:title xml:lang = "en">spaces around =</dc:title>"#,
+            r#"<dc:title xml:lang="en"xsi:type="x">no space</dc:title>"#,
+            r#"<dc:title a="1" b="2" c="3" d="4" e="5" f="6" g="7" h="8" i="9">many</dc:title>"#,
+            r#"<dc:title/><dc:title />empty"#,
+            r#"<dc:title>a<!-- c -->b</dc:title>"#,
+            r#"<dc:title><![CDATA[<b>x</b>]]></dc:title>"#,
+            r#"<dc:date><dc:day>21</dc:day>.06.2022</dc:date>"#,
+            "<dc:title>a\r\nb</dc:title>\r\n<dc:title>c</dc:title>",
+            "<dc:title>a</dc:title>\r\n<dc:title>b</dc:title>\r\n",
+            "<dc:title>a<!-- c -->b</dc:title> <dc:title>after a slow one</dc:title>",
+            "<!-- c --><dc:title>after a comment</dc:title>",
+            r#"<dc:title>unknown &bogus; and &#0; refs</dc:title>"#,
+            r#"<dc:title>end tag with space</dc:title >"#,
+            r#"<x:title xmlns:x="http://purl.org/dc/terms/">local ns</x:title><x:title>unbound</x:title>"#,
+            r#"<dc:title xmlns:dc="http://example.org/other">rebound</dc:title><dc:title>after</dc:title>"#,
+            r#"<dc:title xmlns="http://example.org/d">default ns</dc:title><title>no prefix</title>"#,
+            r#"<dcterms:abstract>unbound prefix</dcterms:abstract>"#,
+            r#"<dc:a.b-c_d:e>odd name</dc:a.b-c_d:e><dc:tïtle>non-ASCII name</dc:tïtle>"#,
+            "stray text <dc:title>x</dc:title> &amp; more",
+            "\t\n  <dc:title>\tspaced\n</dc:title>\n\n",
+            r#"<dc:title xml:lang="en>gt">quoted gt</dc:title>"#,
+            r#"<dc:title xml:lang="en<lt">quoted lt</dc:title>"#,
+            r#"<dc:title>a & b</dc:title>"#,
+            r#"<dc:title>wrong end</dc:titel>"#,
+            r#"<dc:title>unterminated"#,
+            r#"<dc:title xml:lang="en>unterminated attribute"#,
+            r#"<dc:title =x>no key</dc:title>"#,
+            r#"<?pi x?><!-- c --><dc:title>after a PI</dc:title>"#,
+        ];
+        let before = by_hand();
+        for c in cases {
+            let (fast, slow) = both_ways(&page(c));
+            assert_eq!(fast, slow, "{c:?}");
+        }
+        // The plain fields above are read by hand, or the comparison proves nothing.
+        assert!(by_hand() - before >= 15, "{}", by_hand() - before);
+        let before = by_hand();
+        both_ways(&page(
+            r#"<dc:title xml:lang="en">a</dc:title> <dc:creator>b</dc:creator>"#,
+        ));
+        assert_eq!(by_hand() - before, 2);
+    }
+
+    #[test]
+    fn dc_fields_by_hand_keep_the_depth_limit() {
+        // Nesting around the record that puts the DC fields on either side of the limit.
+        for n in MAX_DEPTH - 8..=MAX_DEPTH {
+            let xml = page("<dc:title>t</dc:title>")
+                .replace(
+                    "<ListRecords>",
+                    &format!("<ListRecords>{}", "<x>".repeat(n)),
+                )
+                .replace(
+                    "</ListRecords>",
+                    &format!("{}</ListRecords>", "</x>".repeat(n)),
+                );
+            let (fast, slow) = both_ways(&xml);
+            assert_eq!(fast, slow, "{n}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        /// Random fields from pieces that hit every branch of the hand reader.
+        #[test]
+        fn random_dc_fields_read_by_hand_equal_the_event_loop(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "<dc:title>", "</dc:title>", "<dc:creator xml:lang=\"en\">", "</dc:creator>",
+                    " xml:lang=\"ru\"", ">", "<", "/>", "&amp;", "&lt;", "&rsquo;", "&#65;",
+                    "&", ";", "text", " ", "\n", "\r", "Ж", "<!--c-->", "<![CDATA[x]]>",
+                    "<dc:date>", "</dc:date>", "xmlns:dc=\"urn:x\"", "'", "\"", "=",
+                ]),
+                0..24,
+            )
+        ) {
+            let fields: String = pieces.concat();
+            let (fast, slow) = both_ways(&page(&fields));
+            prop_assert_eq!(fast, slow, "{:?}", fields);
+        }
+    }
 }
