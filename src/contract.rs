@@ -63,7 +63,29 @@ pub fn record_json(row: &RecordRowView) -> Value {
 
 /// A row with its normalized fields as a JSON object's text, for the change feed, which
 /// passes them through instead of parsing and re-serializing them.
-pub type RecordRowText = ContractRow<String>;
+pub type RecordRowText = ContractRow<StoredJson>;
+
+/// JSON text as PostgreSQL sends a `text` column, kept as bytes: the feed copies it into
+/// its response unchanged, and checking it as UTF-8 again (the server's encoding already
+/// is) was a sixth of the feed's CPU in sheaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredJson(pub Vec<u8>);
+
+impl sqlx::Type<sqlx::Postgres> for StoredJson {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <String as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <String as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for StoredJson {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(Self(value.as_bytes()?.to_vec()))
+    }
+}
 
 /// Writes the object `record_json` builds for the same row, with the normalized fields
 /// copied as text, then one more integer member (`extra`) before the closing brace.
@@ -89,16 +111,17 @@ pub fn write_record_json(
     // text, so it is valid JSON and only the outer braces need to go.
     let members = match (&row.normalized, row.deleted) {
         (Some(text), false) => text
-            .trim()
-            .strip_prefix('{')
-            .and_then(|t| t.strip_suffix('}'))
-            .unwrap_or(EMPTY_MEMBERS.as_str()),
-        _ => EMPTY_MEMBERS.as_str(),
+            .0
+            .trim_ascii()
+            .strip_prefix(b"{")
+            .and_then(|t| t.strip_suffix(b"}"))
+            .unwrap_or(EMPTY_MEMBERS.as_bytes()),
+        _ => EMPTY_MEMBERS.as_bytes(),
     }
-    .trim();
+    .trim_ascii();
     if !members.is_empty() {
         out.push(b',');
-        out.extend_from_slice(members.as_bytes());
+        out.extend_from_slice(members);
     }
     out.extend_from_slice(b",\"updated_at\":");
     serde_json::to_writer(&mut *out, &time(&row.updated_at))?;
@@ -226,7 +249,7 @@ mod tests {
                 normalized: row
                     .normalized
                     .as_ref()
-                    .map(|v| serde_json::to_string_pretty(v).unwrap_or_default()),
+                    .map(|v| StoredJson(serde_json::to_vec_pretty(v).unwrap_or_default())),
                 updated_at: row.updated_at,
             };
             let mut out = Vec::new();
