@@ -315,7 +315,7 @@ BEGIN
         LOOP
             PERFORM set_config('enable_indexscan', CASE WHEN w <= 8192 THEN 'on' ELSE 'off' END, false);
             PERFORM set_config('enable_bitmapscan', CASE WHEN w <= 8192 THEN 'off' ELSE 'on' END, false);
-            -- `+ 0` (the index alone) when the key range would cost more than it saves
+            -- + 0 (the index alone) when the key range would cost more than it saves
             EXECUTE format(\$f\$$WINDOW_SQL\$f\$, qq.q,
                            CASE WHEN w > 8192 AND w / 8.0 >= 500.0 * newest / w THEN ' + 0' ELSE '' END,
                            newest - w + 1) INTO ids;
