@@ -286,9 +286,10 @@ count=$(q -c "SELECT count(*) FROM bench_queries")
 # the newest ids (the first 2048 ids walked; the matches found size the next window; each
 # window read as Plan::for_window says: walked up to 8192 ids, else through the GIN index,
 # intersected with the key range while that saves more heap visits than it costs), then
-# those matches by rank, one more row than the page to know if there is a next one.
+# those matches ranked by their vectors (the best page + 1 + 32), joined to records for the
+# page only (ranked_ids_query).
 WINDOW_SQL="SELECT array_agg(id ORDER BY id DESC) FROM (SELECT rs.record_id AS id FROM record_search rs WHERE rs.search @@ sheaf_search_query(%L) AND rs.record_id%s >= %s ORDER BY rs.record_id DESC LIMIT 500) c"
-PAGE_SQL="SELECT * FROM (SELECT r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets, r.normalized, r.updated_at, ts_rank(rs.search, sheaf_search_query(%L)) AS rank FROM records r JOIN sources s ON s.id = r.source_id JOIN record_search rs ON rs.record_id = r.id WHERE NOT r.deleted AND rs.search @@ sheaf_search_query(%L) AND rs.record_id = ANY(%L)) m ORDER BY m.rank DESC, m.id LIMIT 21"
+PAGE_SQL="SELECT r.id, s.name AS source, r.oai_identifier, r.datestamp, r.deleted, r.sets, r.normalized, r.updated_at, m.rank FROM (SELECT * FROM (SELECT rs.record_id AS id, ts_rank(rs.search, sheaf_search_query(%L)) AS rank FROM record_search rs WHERE rs.record_id = ANY(%L) AND rs.search @@ sheaf_search_query(%L)) m ORDER BY m.rank DESC, m.id LIMIT 53) m JOIN records r ON r.id = m.id JOIN sources s ON s.id = r.source_id WHERE NOT r.deleted ORDER BY m.rank DESC, m.id LIMIT 21"
 
 echo "== $N records in $DB ($(q -c "SELECT pg_size_pretty(pg_total_relation_size('records'))") records table, $(q -c "SELECT pg_size_pretty(pg_total_relation_size('record_search'))") record_search), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
 # Warm the OS cache with the tables, their TOAST and the full-text index (the machine has
@@ -328,7 +329,7 @@ BEGIN
         PERFORM set_config('enable_bitmapscan', 'on', false);
         PERFORM set_config('work_mem', '4MB', false);
         t1 := clock_timestamp();
-        FOR r IN EXECUTE format(\$f\$$PAGE_SQL\$f\$, qq.q, qq.q, coalesce(ids, '{}')) LOOP NULL; END LOOP;
+        FOR r IN EXECUTE format(\$f\$$PAGE_SQL\$f\$, qq.q, coalesce(ids, '{}'), qq.q) LOOP NULL; END LOOP;
         INSERT INTO bench_timings VALUES (qq.i, extract(epoch FROM clock_timestamp() - t0) * 1000,
                                           extract(epoch FROM t1 - t0) * 1000);
     END LOOP;
