@@ -536,14 +536,17 @@ fn subjects<'a>(ctx: &mut Ctx<'a>, values: impl Iterator<Item = &'a DcValue>) ->
         let Some(t) = ctx.clean(&v.value, Mode::Line) else {
             continue;
         };
-        let mut pieces: Vec<&str> = Vec::new();
-        for part in t.split(';') {
-            if part.matches(',').count() >= 2 && !is_classification(part) {
-                pieces.extend(part.split(','));
+        // Pieces in list order, without collecting them first.
+        let pieces = t.split(';').flat_map(|part| {
+            let split = part.matches(',').count() >= 2 && !is_classification(part);
+            let (whole, parts) = if split {
+                (None, Some(part.split(',')))
             } else {
-                pieces.push(part);
-            }
-        }
+                (Some(part), None)
+            };
+            whole.into_iter().chain(parts.into_iter().flatten())
+        });
+        keys.reserve(t.len());
         for piece in pieces {
             let p = piece.trim();
             // A closing dot ends the list, not the keyword; abbreviations (`U.S.`) keep it.

@@ -266,9 +266,8 @@ fn lang_text(raw: &str) -> Cow<'static, str> {
 
 /// `xml:lang` tags common enough to keep static (OJS locales and bare codes).
 const COMMON_LANGS: [&str; 24] = [
-    "en-US", "ru-RU", "en", "ru", "en_US", "ru_RU", "uk-UA", "uk_UA", "uk", "de-DE", "de_DE",
-    "de", "fr-FR", "fr_FR", "fr", "es-ES", "es_ES", "es", "kk-KZ", "kk_KZ", "kk", "pt-BR",
-    "pt_BR", "pt",
+    "en-US", "ru-RU", "en", "ru", "en_US", "ru_RU", "uk-UA", "uk_UA", "uk", "de-DE", "de_DE", "de",
+    "fr-FR", "fr_FR", "fr", "es-ES", "es_ES", "es", "kk-KZ", "kk_KZ", "kk", "pt-BR", "pt_BR", "pt",
 ];
 
 /// A local element name, borrowed from a static string for the DC 1.1 names (every
