@@ -1,6 +1,8 @@
 //! Plain domain types shared by every layer: what a harvested record *is*, independent of
 //! how it was fetched (`oai`) or stored (`store`). No I/O here.
 
+use std::borrow::Cow;
+
 /// XML namespace of Dublin Core 1.1 element set (`dc:`).
 pub const DC_NS: &str = "http://purl.org/dc/elements/1.1/";
 /// XML namespace of DCMI terms (`dcterms:`), seen inside `oai_dc` on some platforms.
@@ -25,12 +27,13 @@ pub enum DcNamespace {
 pub struct DcValue {
     /// The vocabulary of the element.
     pub ns: DcNamespace,
-    /// Local element name, e.g. `title`, `creator`, `date`, `identifier`.
-    pub element: String,
+    /// Local element name, e.g. `title`, `creator`, `date`, `identifier`. The parser
+    /// borrows the usual DC names from static strings (no allocation per value).
+    pub element: Cow<'static, str>,
     /// Raw text content (entities decoded, not trimmed).
     pub value: String,
-    /// `xml:lang` as written (e.g. `ru-RU`, `en_US`), if any.
-    pub lang: Option<String>,
+    /// `xml:lang` as written (e.g. `ru-RU`, `en_US`), if any; common tags are static.
+    pub lang: Option<Cow<'static, str>>,
     /// `xsi:type` as written (e.g. `dcterms:DOI`, `dcterms:URI`), if any.
     pub xsi_type: Option<String>,
 }
@@ -40,7 +43,7 @@ impl DcValue {
     pub fn dc(element: &str, value: &str) -> Self {
         Self {
             ns: DcNamespace::Dc,
-            element: element.to_owned(),
+            element: Cow::Owned(element.to_owned()),
             value: value.to_owned(),
             lang: None,
             xsi_type: None,
@@ -50,7 +53,7 @@ impl DcValue {
     /// Same as [`DcValue::dc`] with an `xml:lang`.
     pub fn dc_lang(element: &str, value: &str, lang: &str) -> Self {
         Self {
-            lang: Some(lang.to_owned()),
+            lang: Some(Cow::Owned(lang.to_owned())),
             ..Self::dc(element, value)
         }
     }

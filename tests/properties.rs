@@ -119,9 +119,9 @@ fn dc_value_strategy() -> impl Strategy<Value = DcValue> {
     )
         .prop_map(|(element, value, lang, xsi_type, ns)| DcValue {
             ns,
-            element: element.to_owned(),
+            element: element.into(),
             value,
-            lang,
+            lang: lang.map(Into::into),
             xsi_type,
         })
 }
@@ -133,9 +133,9 @@ fn record_strategy() -> impl Strategy<Value = Vec<DcValue>> {
 fn v(element: &str, value: &str, lang: Option<&str>) -> DcValue {
     DcValue {
         ns: DcNamespace::Dc,
-        element: element.to_owned(),
+        element: element.to_owned().into(),
         value: value.to_owned(),
-        lang: lang.map(str::to_owned),
+        lang: lang.map(|l| l.to_owned().into()),
         xsi_type: None,
     }
 }

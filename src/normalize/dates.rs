@@ -197,7 +197,7 @@ pub(crate) fn parse_date(raw: &str) -> Option<ParsedDate> {
         return build(year, Some(month), day, false);
     }
     // Free text holding one year and no other number ("Published in 1983", "Spring 2020").
-    if s.len() <= 60 && s.chars().any(char::is_alphabetic) {
+    if s.len() <= 60 && s.chars().any(super::text::is_alphabetic) {
         let digits = s.chars().filter(char::is_ascii_digit).count();
         if digits == 4
             && let Some(c) = YEAR_IN_TEXT.captures(s)

@@ -180,13 +180,14 @@ fn field_of(element: &str) -> Option<Field> {
 
 /// Working state while one record is normalized.
 #[derive(Default)]
-struct Ctx {
+struct Ctx<'v> {
     flags: Vec<&'static str>,
-    /// `xml:lang` tags already mapped in this record (a record uses two or three).
-    lang_memo: Vec<(String, Option<Code>)>,
+    /// `xml:lang` tags already mapped in this record (a record uses two or three),
+    /// borrowed from the record's values.
+    lang_memo: Vec<(&'v str, Option<Code>)>,
 }
 
-impl Ctx {
+impl<'v> Ctx<'v> {
     fn flag(&mut self, f: &'static str) {
         if !self.flags.contains(&f) {
             self.flags.push(f);
@@ -202,19 +203,19 @@ impl Ctx {
     }
 
     /// An `xml:lang` tag as an ISO code (memoized: a record repeats two or three tags).
-    fn declared_lang(&mut self, tag: Option<&str>) -> Option<Code> {
+    fn declared_lang(&mut self, tag: Option<&'v str>) -> Option<Code> {
         let tag = tag?;
-        if let Some((_, code)) = self.lang_memo.iter().find(|(t, _)| t == tag) {
+        if let Some((_, code)) = self.lang_memo.iter().find(|(t, _)| *t == tag) {
             return code.clone();
         }
         let code = language::language_code(tag);
-        self.lang_memo.push((tag.to_owned(), code.clone()));
+        self.lang_memo.push((tag, code.clone()));
         code
     }
 
     /// Language of a value: declared (normalized) if any, with a conflict check; else
     /// guessed from the script when that is certain.
-    fn lang_for(&mut self, declared: Option<&str>, text: &str) -> Option<Code> {
+    fn lang_for(&mut self, declared: Option<&'v str>, text: &str) -> Option<Code> {
         match self.declared_lang(declared) {
             Some(code) => {
                 if text::lang_conflicts(&code, text) {
@@ -426,7 +427,7 @@ fn is_mime(s: &str) -> bool {
 }
 
 fn lang_values<'a>(
-    ctx: &mut Ctx,
+    ctx: &mut Ctx<'a>,
     values: impl Iterator<Item = &'a DcValue>,
     mode: Mode,
 ) -> Vec<LangValue> {
@@ -469,7 +470,7 @@ fn majority_lang(titles: &[LangValue], descriptions: &[LangValue]) -> Option<Str
         .map(|(l, _)| (*l).to_owned())
 }
 
-fn plain_list<'a>(ctx: &mut Ctx, values: impl Iterator<Item = &'a DcValue>) -> Vec<String> {
+fn plain_list<'a>(ctx: &mut Ctx<'a>, values: impl Iterator<Item = &'a DcValue>) -> Vec<String> {
     let mut out = Vec::new();
     for v in values {
         if let Some(t) = ctx.clean(&v.value, Mode::Line) {
@@ -480,7 +481,7 @@ fn plain_list<'a>(ctx: &mut Ctx, values: impl Iterator<Item = &'a DcValue>) -> V
 }
 
 fn people<'a>(
-    ctx: &mut Ctx,
+    ctx: &mut Ctx<'a>,
     values: impl Iterator<Item = &'a DcValue>,
     main_lang: Option<&str>,
 ) -> Vec<Person> {
@@ -525,7 +526,7 @@ fn is_classification(s: &str) -> bool {
     .any(|p| starts_with_lower(p))
 }
 
-fn subjects<'a>(ctx: &mut Ctx, values: impl Iterator<Item = &'a DcValue>) -> Vec<LangValue> {
+fn subjects<'a>(ctx: &mut Ctx<'a>, values: impl Iterator<Item = &'a DcValue>) -> Vec<LangValue> {
     let mut out: Vec<LangValue> = Vec::new();
     // Case-folded value of each `out` entry, end to end in one buffer (entry `i` ends at
     // `key_ends[i]`; its language is `out[i].lang`).
@@ -535,14 +536,17 @@ fn subjects<'a>(ctx: &mut Ctx, values: impl Iterator<Item = &'a DcValue>) -> Vec
         let Some(t) = ctx.clean(&v.value, Mode::Line) else {
             continue;
         };
-        let mut pieces: Vec<&str> = Vec::new();
-        for part in t.split(';') {
-            if part.matches(',').count() >= 2 && !is_classification(part) {
-                pieces.extend(part.split(','));
+        // Pieces in list order, without collecting them first.
+        let pieces = t.split(';').flat_map(|part| {
+            let split = part.matches(',').count() >= 2 && !is_classification(part);
+            let (whole, parts) = if split {
+                (None, Some(part.split(',')))
             } else {
-                pieces.push(part);
-            }
-        }
+                (Some(part), None)
+            };
+            whole.into_iter().chain(parts.into_iter().flatten())
+        });
+        keys.reserve(t.len());
         for piece in pieces {
             let p = piece.trim();
             // A closing dot ends the list, not the keyword; abbreviations (`U.S.`) keep it.
@@ -575,7 +579,7 @@ fn subjects<'a>(ctx: &mut Ctx, values: impl Iterator<Item = &'a DcValue>) -> Vec
     out
 }
 
-fn issued<'a>(ctx: &mut Ctx, values: impl Iterator<Item = &'a DcValue>) -> Option<String> {
+fn issued<'a>(ctx: &mut Ctx<'a>, values: impl Iterator<Item = &'a DcValue>) -> Option<String> {
     // (rank, is timestamp, order) — lowest wins: publication-date elements first, and
     // date-only values before system timestamps.
     let mut best: Option<((u8, bool, usize), String)> = None;
@@ -602,7 +606,7 @@ fn issued<'a>(ctx: &mut Ctx, values: impl Iterator<Item = &'a DcValue>) -> Optio
 }
 
 fn source_info<'a>(
-    ctx: &mut Ctx,
+    ctx: &mut Ctx<'a>,
     values: impl Iterator<Item = &'a DcValue>,
     identifiers: &[Identifier],
     main_lang: Option<&str>,

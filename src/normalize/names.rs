@@ -179,8 +179,8 @@ pub(crate) fn parse_name(name: &str) -> (Option<String>, Option<String>) {
             && !given.contains(',')
             && fam_words <= 3
             && given_words <= 4
-            && family.chars().any(char::is_alphabetic)
-            && given.chars().any(char::is_alphabetic)
+            && family.chars().any(super::text::is_alphabetic)
+            && given.chars().any(super::text::is_alphabetic)
             && !family.chars().any(|c| c.is_ascii_digit())
             && !given.chars().any(|c| c.is_ascii_digit())
             // `Kortunov A.V., Liu Fenghua` is a list, not "Family, Given".
@@ -283,7 +283,7 @@ pub(crate) fn person_from(raw: &str) -> Option<Person> {
     };
     let name = base.trim().trim_end_matches([',', ';']).trim();
     // Pieces of a split list can be placeholders too (`n/a; Lukin, A.`).
-    if !name.chars().any(char::is_alphabetic) || !super::text::keeps_text(name) {
+    if !name.chars().any(super::text::is_alphabetic) || !super::text::keeps_text(name) {
         return None;
     }
     let (family, given) = parse_name(name);
@@ -336,7 +336,7 @@ fn latin_initials(c: char) -> &'static [char] {
 
 fn first_letter(s: &str) -> Option<char> {
     s.chars()
-        .find(|c| c.is_alphabetic())
+        .find(|&c| super::text::is_alphabetic(c))
         .and_then(|c| c.to_lowercase().next())
 }
 
@@ -438,7 +438,7 @@ pub(crate) fn assemble(
 fn script_of(name: &str) -> Option<&'static str> {
     let mut cyr = false;
     let mut lat = false;
-    for c in name.chars().filter(|c| c.is_alphabetic()) {
+    for c in name.chars().filter(|&c| super::text::is_alphabetic(c)) {
         if ('\u{400}'..='\u{4FF}').contains(&c) {
             cyr = true;
         } else if c.is_ascii_alphabetic() || ('\u{C0}'..='\u{24F}').contains(&c) {

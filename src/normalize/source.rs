@@ -65,7 +65,7 @@ fn clean_title(s: &str) -> Option<String> {
     if lower.starts_with("http://") || lower.starts_with("https://") {
         return None;
     }
-    (t.chars().any(char::is_alphabetic)).then(|| t.to_owned())
+    (t.chars().any(super::text::is_alphabetic)).then(|| t.to_owned())
 }
 
 /// Blanks the matched byte range so a later pattern cannot read it again.

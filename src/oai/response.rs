@@ -252,6 +252,50 @@ fn attr_text(raw: &str) -> String {
     }
 }
 
+/// `xml:lang` as [`attr_text`] reads it, borrowed from a static string for the usual
+/// tags (a record has one per field: no allocation for each).
+fn lang_text(raw: &str) -> Cow<'static, str> {
+    if !raw.contains('&')
+        && let t = raw.trim()
+        && let Some(s) = COMMON_LANGS.iter().find(|s| **s == t)
+    {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(attr_text(raw))
+}
+
+/// `xml:lang` tags common enough to keep static (OJS locales and bare codes).
+const COMMON_LANGS: [&str; 24] = [
+    "en-US", "ru-RU", "en", "ru", "en_US", "ru_RU", "uk-UA", "uk_UA", "uk", "de-DE", "de_DE", "de",
+    "fr-FR", "fr_FR", "fr", "es-ES", "es_ES", "es", "kk-KZ", "kk_KZ", "kk", "pt-BR", "pt_BR", "pt",
+];
+
+/// A local element name, borrowed from a static string for the DC 1.1 names (every
+/// field of every record: no allocation for each).
+fn element_name(name: &str) -> Cow<'static, str> {
+    const DC_NAMES: [&str; 15] = [
+        "title",
+        "creator",
+        "subject",
+        "description",
+        "publisher",
+        "contributor",
+        "date",
+        "type",
+        "format",
+        "identifier",
+        "source",
+        "language",
+        "relation",
+        "coverage",
+        "rights",
+    ];
+    match DC_NAMES.iter().find(|s| **s == name) {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(name.to_owned()),
+    }
+}
+
 fn dc_namespace(ns_uri: &str) -> DcNamespace {
     match ns_uri {
         DC_NS => DcNamespace::Dc,
@@ -946,7 +990,7 @@ impl<'i> Parser<'i> {
         let mut xsi_type = None;
         for (key, raw) in &attrs[..n_attrs] {
             if *key == "xml:lang" {
-                lang = Some(attr_text(raw));
+                lang = Some(lang_text(raw));
             } else if local(key) == "type" && key.contains(':') {
                 xsi_type = Some(attr_text(raw));
             }
@@ -956,10 +1000,7 @@ impl<'i> Parser<'i> {
         tests::BY_HAND.with(|n| n.set(n.get() + 1));
         Some(DcValue {
             ns: dc_namespace(&ns_uri),
-            element: quick_xml::name::QName(name)
-                .local_name()
-                .as_ref()
-                .to_owned(),
+            element: element_name(quick_xml::name::QName(name).local_name().as_ref()),
             value,
             lang: lang.filter(|l| !l.is_empty()),
             xsi_type,
@@ -993,7 +1034,7 @@ impl<'i> Parser<'i> {
         for a in e.attributes().flatten() {
             let key = a.key.as_ref();
             if key == "xml:lang" {
-                lang = Some(attr_text(&a.value));
+                lang = Some(lang_text(&a.value));
             } else if local(key) == "type" && key.contains(':') {
                 // Only xsi:type is meaningful here; the prefix is resolved loosely because
                 // OJS 2 declares xsi on the envelope and some servers forget it entirely.
@@ -1002,7 +1043,7 @@ impl<'i> Parser<'i> {
         }
         DcValue {
             ns,
-            element: e.local_name().as_ref().to_owned(),
+            element: element_name(e.local_name().as_ref()),
             value: String::new(),
             lang: lang.filter(|l| !l.is_empty()),
             xsi_type,
