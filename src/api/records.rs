@@ -391,15 +391,7 @@ async fn write_changes(
     started: oneshot::Sender<Result<(), StoreError>>,
     chunks: mpsc::Sender<Chunk>,
 ) {
-    let send = |chunk: Chunk| {
-        let chunks = chunks.clone();
-        async move {
-            matches!(
-                tokio::time::timeout(CLIENT_STALL, chunks.send(chunk)).await,
-                Ok(Ok(()))
-            )
-        }
-    };
+    let send = |chunk: Chunk| chunks.send_timeout(chunk, CLIENT_STALL);
     let mut rows = store.change_rows(since, limit);
     let mut started = Some(started);
     let mut buf = Vec::with_capacity(CHUNK_BYTES + 16 * 1024);
@@ -415,7 +407,7 @@ async fn write_changes(
                     }
                     None => {
                         tracing::error!(error = %e, "reading the change feed");
-                        send(Err(std::io::Error::other(e))).await;
+                        let _ = send(Err(std::io::Error::other(e))).await;
                     }
                 }
                 return;
@@ -435,14 +427,14 @@ async fn write_changes(
         }
         if let Err(e) = write_record_json(&mut buf, &c.row, Some(("change_seq", c.change_seq))) {
             tracing::error!(error = %e, "writing the change feed");
-            send(Err(std::io::Error::other(e))).await;
+            let _ = send(Err(std::io::Error::other(e))).await;
             return;
         }
         written += 1;
         last = Some(c.change_seq);
         if buf.len() >= CHUNK_BYTES {
             let full = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK_BYTES + 16 * 1024));
-            if !send(Ok(Bytes::from(full))).await {
+            if send(Ok(Bytes::from(full))).await.is_err() {
                 return;
             }
         }
@@ -462,7 +454,7 @@ async fn write_changes(
         None => buf.extend_from_slice(b"null"),
     }
     buf.push(b'}');
-    send(Ok(Bytes::from(buf))).await;
+    let _ = send(Ok(Bytes::from(buf))).await;
 }
 
 fn internal_error() -> Response {
