@@ -698,6 +698,13 @@ async fn filters_through_the_records_view_use_the_indexes() {
         .execute(&mut c)
         .await
         .expect("set");
+    // Migration 0014's VACUUM FULL records `records` as known to be empty, and every plan
+    // rightly starts from a table of no rows; give it back the size the planner assumes for
+    // a table never vacuumed (ten pages), as a table with rows in it would have.
+    sqlx::query("UPDATE pg_class SET reltuples = -1 WHERE oid = 'records'::regclass")
+        .execute(&mut c)
+        .await
+        .expect("forget the empty table's statistics");
     for (filter, index) in [
         (
             "search @@ sheaf_api.search_query('korea')",
