@@ -383,6 +383,43 @@ const CLIENT_STALL: std::time::Duration = std::time::Duration::from_secs(60);
 
 type Chunk = Result<Bytes, std::io::Error>;
 
+/// Chunk buffers kept for the next chunk once hyper has written them. A fresh 256 KB
+/// buffer per chunk is fresh memory from the kernel, a page fault per 4 KB written: an
+/// eighth of sheaf's CPU in the feed.
+static CHUNK_POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+/// Buffers the pool keeps (4.3 MB): a few pages being written at once.
+const POOLED_CHUNKS: usize = 16;
+
+fn chunk_buffer() -> Vec<u8> {
+    let pooled = CHUNK_POOL.lock().ok().and_then(|mut pool| pool.pop());
+    pooled.unwrap_or_else(|| Vec::with_capacity(CHUNK_BYTES + 16 * 1024))
+}
+
+/// A written chunk; its buffer returns to `CHUNK_POOL` when the response drops it.
+struct PooledChunk(Vec<u8>);
+
+impl AsRef<[u8]> for PooledChunk {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for PooledChunk {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.0);
+        buf.clear();
+        if let Ok(mut pool) = CHUNK_POOL.lock()
+            && pool.len() < POOLED_CHUNKS
+        {
+            pool.push(buf);
+        }
+    }
+}
+
+fn pooled(buf: Vec<u8>) -> Bytes {
+    Bytes::from_owner(PooledChunk(buf))
+}
+
 /// Writes one page of the change feed as `{"items": [...], "next_cursor": ...}` chunks.
 async fn write_changes(
     store: Store,
@@ -394,7 +431,7 @@ async fn write_changes(
     let send = |chunk: Chunk| chunks.send_timeout(chunk, CLIENT_STALL);
     let mut rows = store.change_rows(since, limit);
     let mut started = Some(started);
-    let mut buf = Vec::with_capacity(CHUNK_BYTES + 16 * 1024);
+    let mut buf = chunk_buffer();
     buf.extend_from_slice(b"{\"items\":[");
     let (mut written, mut last, mut more) = (0i64, None, false);
     while let Some(next) = rows.next().await {
@@ -425,16 +462,24 @@ async fn write_changes(
         if written > 0 {
             buf.push(b',');
         }
-        if let Err(e) = write_record_json(&mut buf, &c.row, Some(("change_seq", c.change_seq))) {
-            tracing::error!(error = %e, "writing the change feed");
-            let _ = send(Err(std::io::Error::other(e))).await;
-            return;
+        let seq = match c.change() {
+            Ok((seq, row)) => write_record_json(&mut buf, &row, Some(("change_seq", seq)))
+                .map(|()| seq)
+                .map_err(std::io::Error::other),
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        match seq {
+            Ok(seq) => last = Some(seq),
+            Err(e) => {
+                tracing::error!(error = %e, "writing the change feed");
+                let _ = send(Err(e)).await;
+                return;
+            }
         }
         written += 1;
-        last = Some(c.change_seq);
         if buf.len() >= CHUNK_BYTES {
-            let full = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK_BYTES + 16 * 1024));
-            if send(Ok(Bytes::from(full))).await.is_err() {
+            let full = std::mem::replace(&mut buf, chunk_buffer());
+            if send(Ok(pooled(full))).await.is_err() {
                 return;
             }
         }
@@ -454,7 +499,7 @@ async fn write_changes(
         None => buf.extend_from_slice(b"null"),
     }
     buf.push(b'}');
-    let _ = send(Ok(Bytes::from(buf))).await;
+    let _ = send(Ok(pooled(buf))).await;
 }
 
 fn internal_error() -> Response {
