@@ -258,8 +258,16 @@ fn attr_text(raw: &str) -> String {
 /// `xml:lang` as [`attr_text`] reads it, borrowed from a static string for the usual
 /// tags (a record has one per field: no allocation for each).
 fn lang_text(raw: &str) -> Cow<'static, str> {
-    if !raw.contains('&')
-        && let t = raw.trim()
+    // Tags are a few bytes: plain byte tests beat the generic char searches here.
+    let b = raw.as_bytes();
+    let t = if b.first().is_some_and(u8::is_ascii_graphic)
+        && b.last().is_some_and(u8::is_ascii_graphic)
+    {
+        raw
+    } else {
+        raw.trim()
+    };
+    if !b.contains(&b'&')
         && let Some(s) = COMMON_LANGS.iter().find(|s| **s == t)
     {
         return Cow::Borrowed(s);
