@@ -558,7 +558,7 @@ fn subjects<'a>(
         });
         keys.reserve(t.len());
         for piece in pieces {
-            let p = piece.trim();
+            let p = text::trim(piece);
             // A closing dot ends the list, not the keyword; abbreviations (`U.S.`) keep it.
             let p = match p.strip_suffix('.') {
                 Some(stem) if !stem.contains('.') => stem.trim_end(),

@@ -165,13 +165,13 @@ static ORG_SEARCH: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
 
 /// Family and given name of one person string, where its form is certain.
 pub(crate) fn parse_name(name: &str) -> (Option<String>, Option<String>) {
-    let s = name.trim();
+    let s = super::text::trim(name);
     if looks_like_org(s) {
         return (None, None);
     }
     if let Some((family, given)) = s.split_once(',') {
-        let family = family.trim();
-        let given = given.trim();
+        let family = super::text::trim(family);
+        let given = super::text::trim(given);
         let fam_words = family.split_whitespace().count();
         let given_words = given.split_whitespace().count();
         if !family.is_empty()
@@ -235,7 +235,10 @@ pub(crate) fn parse_name(name: &str) -> (Option<String>, Option<String>) {
 /// Each person goes to `out` in order (no vector per value: most hold one name).
 pub(crate) fn split_people<'a>(value: &'a str, mut out: impl FnMut(Cow<'a, str>)) {
     for piece in value.split(';') {
-        let piece = piece.trim().trim_end_matches(',').trim();
+        let mut piece = super::text::trim(piece);
+        if piece.ends_with(',') {
+            piece = piece.trim_end_matches(',').trim();
+        }
         if piece.is_empty() {
             continue;
         }
@@ -278,7 +281,10 @@ pub(crate) fn person_from(raw: &str) -> Option<Person> {
     } else {
         Cow::Borrowed(raw)
     };
-    let name = base.trim().trim_end_matches([',', ';']).trim();
+    let mut name = super::text::trim(&base);
+    if name.ends_with([',', ';']) {
+        name = name.trim_end_matches([',', ';']).trim();
+    }
     // Pieces of a split list can be placeholders too (`n/a; Lukin, A.`).
     if !name.chars().any(super::text::is_alphabetic) || !super::text::keeps_text(name) {
         return None;

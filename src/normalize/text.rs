@@ -173,10 +173,7 @@ impl Scan {
             // Basic Cyrillic letters other than `Р`/`С` (the mojibake leads) change nothing:
             // the rest of the word is skipped pair by pair.
             if plain_cyrillic_at(bytes, i) {
-                i += 2;
-                while plain_cyrillic_at(bytes, i) {
-                    i += 2;
-                }
+                i = skip_plain_cyrillic(bytes, i + 2);
                 continue;
             }
             let follows_suspect = suspect_end == i;
@@ -245,8 +242,45 @@ fn plain_cyrillic_at(bytes: &[u8], i: usize) -> bool {
     // At a boundary `D0`/`D1` are followed by a continuation byte, so `А`–`я` are the
     // 16-bit values D0 90 – D1 8F, and `Р`/`С` are D0 A0/D0 A1: two compares, where the
     // byte-wise test took four and twice the instructions.
-    let v = u16::from_be_bytes([bytes[i], bytes[i + 1]]);
+    plain_cyrillic_pair(bytes[i], bytes[i + 1])
+}
+
+#[inline(always)]
+fn plain_cyrillic_pair(b: u8, b2: u8) -> bool {
+    let v = u16::from_be_bytes([b, b2]);
     v.wrapping_sub(0xD090) < 0x100 && v & !1 != 0xD0A0
+}
+
+/// From `i` (a character boundary), past the letters [`plain_cyrillic_at`] takes. Kept
+/// out of line: inside `Scan::of` the loop reloaded the slice and checked bounds twice a
+/// letter.
+#[inline(never)]
+fn skip_plain_cyrillic(bytes: &[u8], i: usize) -> usize {
+    let Some(rest) = bytes.get(i..) else {
+        return i;
+    };
+    let letters = rest
+        .chunks_exact(2)
+        .take_while(|p| matches!(p, [b, b2] if plain_cyrillic_pair(*b, *b2)))
+        .count();
+    i + 2 * letters
+}
+
+/// `str::trim`, without decoding when `s` starts and ends with a printable ASCII
+/// character or a basic Cyrillic letter (never whitespace): most names and keywords.
+#[inline]
+pub(crate) fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    let starts = b
+        .first()
+        .is_some_and(|&c| c.is_ascii_graphic() || matches!(c, 0xD0 | 0xD1));
+    // A `D0`/`D1` before the last byte is the lead of the last character.
+    let ends = match b {
+        [.., lead, last] => last.is_ascii_graphic() || matches!(lead, 0xD0 | 0xD1),
+        [last] => last.is_ascii_graphic(),
+        [] => false,
+    };
+    if starts && ends { s } else { s.trim() }
 }
 
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
@@ -1248,6 +1282,13 @@ mod tests {
     fn is_alphabetic_agrees_with_std_on_every_char() {
         for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
             assert_eq!(is_alphabetic(c), c.is_alphabetic(), "{c:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn trim_agrees_with_std(s in "[a ,Лё\u{a0}\u{2003}\t€]{0,12}") {
+            proptest::prop_assert_eq!(trim(&s), s.trim(), "{:?}", s);
         }
     }
 
