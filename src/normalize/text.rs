@@ -173,7 +173,7 @@ impl Scan {
             // Basic Cyrillic letters other than `Р`/`С` (the mojibake leads) change nothing:
             // the rest of the word is skipped pair by pair.
             if plain_cyrillic_at(bytes, i) {
-                i = skip_plain_cyrillic(bytes, i + 2);
+                i = skip_cyrillic_text(bytes, i + 2);
                 continue;
             }
             let follows_suspect = suspect_end == i;
@@ -264,6 +264,32 @@ fn skip_plain_cyrillic(bytes: &[u8], i: usize) -> usize {
         .take_while(|p| matches!(p, [b, b2] if plain_cyrillic_pair(*b, *b2)))
         .count();
     i + 2 * letters
+}
+
+/// From `i`, a character boundary right after a basic Cyrillic letter, past the text
+/// that sets nothing in [`Scan::of`]: eight bytes at a time over ASCII and the two-byte
+/// characters led by `D0`/`D1` other than `Р`/`С`, then letter by letter. (The letters
+/// outside `А`–`я` among those would matter only right after a mojibake lead; every
+/// other lead stops the words, and the scan enters after a plain letter.)
+fn skip_cyrillic_text(bytes: &[u8], mut i: usize) -> usize {
+    const D0S: u64 = 0xD0D0_D0D0_D0D0_D0D0;
+    const A0S: u64 = 0xA0A0_A0A0_A0A0_A0A0;
+    const NOT_BIT0: u64 = 0xFEFE_FEFE_FEFE_FEFE;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // Lead bytes (11xxxxxx); those other than D0/D1; D0 followed by A0/A1 (`Р`, `С`).
+        let leads = x & (x << 1) & HIGH_BITS;
+        let other_leads = leads & !zero_bytes((x & NOT_BIT0) ^ D0S);
+        let mojibake_leads = zero_bytes(x ^ D0S) & (zero_bytes((x & NOT_BIT0) ^ A0S) >> 8);
+        if other_leads | mojibake_leads != 0 {
+            break;
+        }
+        // A lead in the last byte: its character (maybe `Р`) is read with the next word.
+        i += if leads >> 63 == 0 { 8 } else { 7 };
+    }
+    skip_plain_cyrillic(bytes, i)
 }
 
 /// `str::trim`, without decoding when `s` starts and ends with a printable ASCII
@@ -1521,6 +1547,25 @@ mod tests {
                     "’", "\u{a0}", "\u{200b}", "e\u{301}", "№", "ӿ", "Ж", "x y",
                 ]),
                 0..30,
+            ),
+        ) {
+            let s: String = pieces.concat();
+            let (a, b) = (Scan::of(&s), scan_before(&s));
+            proptest::prop_assert_eq!(
+                (a.nfc_check, a.mojibake, a.lt, a.amp, a.spacing),
+                (b.nfc_check, b.mojibake, b.lt, b.amp, b.spacing),
+                "{:?}", s
+            );
+        }
+
+        #[test]
+        fn scan_over_long_cyrillic_text_equals_the_scan_before(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "Россия", "Лукин", "в", " ", ", ", "Р", "С", "РЎ", "Ѐ", "ѐ", "ё", "Ã", "©",
+                    "—", "a", "\u{a0}", "ӿ", "e\u{301}", "Сергей", "СЂ",
+                ]),
+                0..40,
             ),
         ) {
             let s: String = pieces.concat();
