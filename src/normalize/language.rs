@@ -106,20 +106,36 @@ pub(crate) fn language_code(raw: &str) -> Option<Code> {
     if s.is_empty() || s.len() > 40 {
         return None;
     }
-    let lower = if s.is_ascii() {
-        s.to_ascii_lowercase()
-    } else {
-        s.to_lowercase()
+    // ASCII tags (`en-US`, `rus`) are lower-cased on the stack: three a record otherwise
+    // took an allocation each.
+    let mut buf = [0u8; 40];
+    let owned: String;
+    let lower: &str = match buf.get_mut(..s.len()) {
+        Some(b) if s.is_ascii() => {
+            b.copy_from_slice(s.as_bytes());
+            b.make_ascii_lowercase();
+            match std::str::from_utf8(b) {
+                Ok(l) => l,
+                Err(_) => {
+                    owned = s.to_ascii_lowercase();
+                    &owned
+                }
+            }
+        }
+        _ => {
+            owned = s.to_lowercase();
+            &owned
+        }
     };
     // Locale forms: `ru_RU`, `ru-RU`, `en_US.UTF-8`, `x-default` is not a language.
-    let head = lower.split(['-', '_', '.']).next().unwrap_or(&lower);
+    let head = lower.split(['-', '_', '.']).next().unwrap_or(lower);
     if head.len() != lower.len() && (2..=3).contains(&head.len()) {
         return iso_code(head);
     }
-    if let Some(code) = iso_code(&lower) {
+    if let Some(code) = iso_code(lower) {
         return Some(code);
     }
-    if let Some(l) = NAMES.get(lower.as_str()) {
+    if let Some(l) = NAMES.get(lower) {
         return Some(code_of(*l));
     }
     // `Russian (ru)`, `English (United States)`: the name, else the code in parentheses.

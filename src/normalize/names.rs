@@ -165,13 +165,13 @@ static ORG_SEARCH: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
 
 /// Family and given name of one person string, where its form is certain.
 pub(crate) fn parse_name(name: &str) -> (Option<String>, Option<String>) {
-    let s = name.trim();
+    let s = super::text::trim(name);
     if looks_like_org(s) {
         return (None, None);
     }
     if let Some((family, given)) = s.split_once(',') {
-        let family = family.trim();
-        let given = given.trim();
+        let family = super::text::trim(family);
+        let given = super::text::trim(given);
         let fam_words = family.split_whitespace().count();
         let given_words = given.split_whitespace().count();
         if !family.is_empty()
@@ -232,10 +232,13 @@ pub(crate) fn parse_name(name: &str) -> (Option<String>, Option<String>) {
 
 /// Splits a value that names several people: always on `;`, and on `,` only between
 /// "Family I.I." units or between "Family, I.I." pairs (never inside `Lukin, A.V.`).
-pub(crate) fn split_people(value: &str) -> Vec<Cow<'_, str>> {
-    let mut out = Vec::new();
+/// Each person goes to `out` in order (no vector per value: most hold one name).
+pub(crate) fn split_people<'a>(value: &'a str, mut out: impl FnMut(Cow<'a, str>)) {
     for piece in value.split(';') {
-        let piece = piece.trim().trim_end_matches(',').trim();
+        let mut piece = super::text::trim(piece);
+        if piece.ends_with(',') {
+            piece = piece.trim_end_matches(',').trim();
+        }
         if piece.is_empty() {
             continue;
         }
@@ -243,7 +246,7 @@ pub(crate) fn split_people(value: &str) -> Vec<Cow<'_, str>> {
         // and are not cut into a vector.
         let parts = piece.bytes().filter(|&b| b == b',').count() + 1;
         if parts < 4 && (parts < 2 || !piece.contains('.')) {
-            out.push(Cow::Borrowed(piece));
+            out(Cow::Borrowed(piece));
             continue;
         }
         let commas: Vec<&str> = piece.split(',').map(str::trim).collect();
@@ -252,7 +255,7 @@ pub(crate) fn split_people(value: &str) -> Vec<Cow<'_, str>> {
                 p.contains('.') && (FAMILY_INITIALS.is_match(p) || INITIALS_FAMILY.is_match(p))
             })
         {
-            out.extend(commas.iter().map(|p| Cow::Borrowed(*p)));
+            commas.iter().for_each(|p| out(Cow::Borrowed(*p)));
             continue;
         }
         if commas.len() >= 4
@@ -261,16 +264,13 @@ pub(crate) fn split_people(value: &str) -> Vec<Cow<'_, str>> {
                 SINGLE_WORD.is_match(pair[0]) && !is_initials(pair[0]) && is_initials(pair[1])
             })
         {
-            out.extend(
-                commas
-                    .chunks(2)
-                    .map(|pair| Cow::Owned(format!("{}, {}", pair[0], pair[1]))),
-            );
+            commas
+                .chunks(2)
+                .for_each(|pair| out(Cow::Owned(format!("{}, {}", pair[0], pair[1]))));
             continue;
         }
-        out.push(Cow::Borrowed(piece));
+        out(Cow::Borrowed(piece));
     }
-    out
 }
 
 /// One person from one name string; an ORCID written in it is lifted out.
@@ -281,7 +281,10 @@ pub(crate) fn person_from(raw: &str) -> Option<Person> {
     } else {
         Cow::Borrowed(raw)
     };
-    let name = base.trim().trim_end_matches([',', ';']).trim();
+    let mut name = super::text::trim(&base);
+    if name.ends_with([',', ';']) {
+        name = name.trim_end_matches([',', ';']).trim();
+    }
     // Pieces of a split list can be placeholders too (`n/a; Lukin, A.`).
     if !name.chars().any(super::text::is_alphabetic) || !super::text::keeps_text(name) {
         return None;
@@ -574,11 +577,25 @@ fn same_person_strict(a: &Person, b: &Person) -> bool {
     family_alike && given_alike
 }
 
-/// How per-locale copies merge: `groups[g][i]` is the index of the i-th person of group
-/// `g`; `primary` is the group whose form leads.
+/// How per-locale copies merge: `k` groups of `n` people each, in author-major (`ru`, `en`,
+/// `ru`, `en`) or group-major (`ru`, `ru`, `en`, `en`) order; `primary` is the group whose
+/// form leads. The order fixes every index, so no index lists are kept.
 struct MergePlan {
-    groups: Vec<Vec<usize>>,
+    k: usize,
+    n: usize,
+    author_major: bool,
     primary: usize,
+}
+
+impl MergePlan {
+    /// Index of the i-th person of group `g`.
+    fn at(&self, g: usize, i: usize) -> usize {
+        if self.author_major {
+            i * self.k + g
+        } else {
+            g * self.n + i
+        }
+    }
 }
 
 /// Decides whether the grouping is clear (see [`assemble`]); `keys[i]` is the group of
@@ -602,14 +619,8 @@ fn merge_plan(
         return None;
     }
     let n = people.len() / groups_keys.len();
-    let groups: Vec<Vec<usize>> = groups_keys
-        .iter()
-        .map(|g| (0..keys.len()).filter(|&i| keys[i] == *g).collect())
-        .collect();
-    if groups.iter().any(|g| g.len() != n) {
-        return None;
-    }
-    // Order must be author-major (ru, en, ru, en) or group-major (ru, ru, en, en).
+    // Order must be author-major (ru, en, ru, en) or group-major (ru, ru, en, en); either
+    // also makes every group `n` long.
     let k = groups_keys.len();
     let author_major = keys
         .iter()
@@ -622,10 +633,17 @@ fn merge_plan(
     if !author_major && !group_major {
         return None;
     }
+    // With one person per group both orders hold and give the same indices.
+    let plan = MergePlan {
+        k,
+        n,
+        author_major,
+        primary: 0,
+    };
     for i in 0..n {
-        let first = &people[groups[0][i]].0;
-        for g in &groups[1..] {
-            let other = &people[g[i]].0;
+        let first = &people[plan.at(0, i)].0;
+        for g in 1..k {
+            let other = &people[plan.at(g, i)].0;
             let alike = if strict {
                 same_person_strict(first, other)
             } else {
@@ -638,36 +656,36 @@ fn merge_plan(
     }
     Some(MergePlan {
         primary: primary(&groups_keys).unwrap_or(0),
-        groups,
+        ..plan
     })
 }
 
 /// Carries out a [`MergePlan`], moving the names into the variants; a variant's language
 /// is its person's `xml:lang` when `with_lang`.
-fn merged(people: Vec<(Person, Option<Code>)>, plan: &MergePlan, with_lang: bool) -> Vec<Person> {
-    let mut slots: Vec<Option<(Person, Option<Code>)>> = people.into_iter().map(Some).collect();
-    let n = plan.groups.first().map_or(0, Vec::len);
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let orcid = plan
-            .groups
-            .iter()
-            .find_map(|g| slots[g[i]].as_ref().and_then(|(p, _)| p.orcid.clone()));
+fn merged(
+    mut people: Vec<(Person, Option<Code>)>,
+    plan: &MergePlan,
+    with_lang: bool,
+) -> Vec<Person> {
+    let mut out = Vec::with_capacity(plan.n);
+    for i in 0..plan.n {
+        let orcid = (0..plan.k).find_map(|g| people[plan.at(g, i)].0.orcid.clone());
         let mut lead = None;
-        let mut variants = Vec::with_capacity(plan.groups.len());
-        for (gi, g) in plan.groups.iter().enumerate() {
-            // Every index is in exactly one group once: each slot is taken once.
-            let Some((p, lang)) = slots[g[i]].take() else {
-                continue;
-            };
-            if gi == plan.primary {
-                lead = Some((p.name.clone(), p.family.clone(), p.given.clone()));
+        let mut variants = Vec::with_capacity(plan.k);
+        for g in 0..plan.k {
+            // Every index is in exactly one group once: each person is taken once (an
+            // empty `String` takes no allocation).
+            let (p, lang) = &mut people[plan.at(g, i)];
+            let (name, family, given) =
+                (std::mem::take(&mut p.name), p.family.take(), p.given.take());
+            if g == plan.primary {
+                lead = Some((name.clone(), family.clone(), given.clone()));
             }
             variants.push(NameVariant {
-                name: p.name,
-                family: p.family,
-                given: p.given,
-                lang: if with_lang { lang } else { None },
+                name,
+                family,
+                given,
+                lang: if with_lang { lang.take() } else { None },
             });
         }
         if let Some((name, family, given)) = lead {

@@ -129,9 +129,16 @@ impl Scan {
     fn of(s: &str) -> Self {
         let bytes = s.as_bytes();
         // ASCII-level facts by whole-slice searches (vectorized), then a pass over the
-        // non-ASCII sequences only.
-        let lt = memchr::memchr(b'<', bytes).is_some();
-        let amp = memchr::memchr(b'&', bytes).is_some();
+        // non-ASCII sequences only. Short values (names, dates, types) get all of them
+        // from one pass of eight-byte words: four searches cost more there.
+        let short = (bytes.len() <= SHORT_VALUE).then(|| ShortFacts::of(bytes));
+        let (lt, amp) = match &short {
+            Some(f) => (f.lt, f.amp),
+            None => (
+                memchr::memchr(b'<', bytes).is_some(),
+                memchr::memchr(b'&', bytes).is_some(),
+            ),
+        };
         let mut scan = Scan {
             nfc_check: false,
             mojibake: false,
@@ -142,9 +149,12 @@ impl Scan {
             spacing: !(lt || amp)
                 && (bytes.first().is_none_or(|b| b.is_ascii_whitespace())
                     || bytes.last().is_some_and(|b| b.is_ascii_whitespace())
-                    || has_control_or_double_space(bytes)),
+                    || short.as_ref().map_or_else(
+                        || has_control_or_double_space(bytes),
+                        |f| f.control_or_double_space,
+                    )),
         };
-        if s.is_ascii() {
+        if short.as_ref().map_or_else(|| s.is_ascii(), |f| f.ascii) {
             return scan;
         }
         let mut i = 0;
@@ -162,15 +172,8 @@ impl Scan {
             }
             // Basic Cyrillic letters other than `Р`/`С` (the mojibake leads) change nothing:
             // the rest of the word is skipped pair by pair.
-            if let Some(&b2) = bytes.get(i + 1)
-                && plain_cyrillic(b, b2)
-            {
-                i += 2;
-                while let Some(&[c, c2]) = bytes.get(i..i + 2)
-                    && plain_cyrillic(c, c2)
-                {
-                    i += 2;
-                }
+            if plain_cyrillic_at(bytes, i) {
+                i = skip_cyrillic_text(bytes, i + 2);
                 continue;
             }
             let follows_suspect = suspect_end == i;
@@ -229,10 +232,81 @@ pub(crate) fn is_alphabetic(c: char) -> bool {
         || (!c.is_ascii() && c.is_alphabetic())
 }
 
-/// A basic Cyrillic letter other than `Р`/`С` (the mojibake leads), as its two UTF-8 bytes.
-fn plain_cyrillic(b: u8, b2: u8) -> bool {
-    (b == 0xD0 && matches!(b2, 0x90..=0x9F | 0xA2..=0xBF))
-        || (b == 0xD1 && matches!(b2, 0x80..=0x8F))
+/// Whether a basic Cyrillic letter other than `Р`/`С` (the mojibake leads) starts at `i`,
+/// a character boundary of `bytes` (valid UTF-8).
+#[inline]
+fn plain_cyrillic_at(bytes: &[u8], i: usize) -> bool {
+    if i + 1 >= bytes.len() {
+        return false;
+    }
+    // At a boundary `D0`/`D1` are followed by a continuation byte, so `А`–`я` are the
+    // 16-bit values D0 90 – D1 8F, and `Р`/`С` are D0 A0/D0 A1: two compares, where the
+    // byte-wise test took four and twice the instructions.
+    plain_cyrillic_pair(bytes[i], bytes[i + 1])
+}
+
+#[inline(always)]
+fn plain_cyrillic_pair(b: u8, b2: u8) -> bool {
+    let v = u16::from_be_bytes([b, b2]);
+    v.wrapping_sub(0xD090) < 0x100 && v & !1 != 0xD0A0
+}
+
+/// From `i` (a character boundary), past the letters [`plain_cyrillic_at`] takes. Kept
+/// out of line: inside `Scan::of` the loop reloaded the slice and checked bounds twice a
+/// letter.
+#[inline(never)]
+fn skip_plain_cyrillic(bytes: &[u8], i: usize) -> usize {
+    let Some(rest) = bytes.get(i..) else {
+        return i;
+    };
+    let letters = rest
+        .chunks_exact(2)
+        .take_while(|p| matches!(p, [b, b2] if plain_cyrillic_pair(*b, *b2)))
+        .count();
+    i + 2 * letters
+}
+
+/// From `i`, a character boundary right after a basic Cyrillic letter, past the text
+/// that sets nothing in [`Scan::of`]: eight bytes at a time over ASCII and the two-byte
+/// characters led by `D0`/`D1` other than `Р`/`С`, then letter by letter. (The letters
+/// outside `А`–`я` among those would matter only right after a mojibake lead; every
+/// other lead stops the words, and the scan enters after a plain letter.)
+fn skip_cyrillic_text(bytes: &[u8], mut i: usize) -> usize {
+    const D0S: u64 = 0xD0D0_D0D0_D0D0_D0D0;
+    const A0S: u64 = 0xA0A0_A0A0_A0A0_A0A0;
+    const NOT_BIT0: u64 = 0xFEFE_FEFE_FEFE_FEFE;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // Lead bytes (11xxxxxx); those other than D0/D1; D0 followed by A0/A1 (`Р`, `С`).
+        let leads = x & (x << 1) & HIGH_BITS;
+        let other_leads = leads & !zero_bytes((x & NOT_BIT0) ^ D0S);
+        let mojibake_leads = zero_bytes(x ^ D0S) & (zero_bytes((x & NOT_BIT0) ^ A0S) >> 8);
+        if other_leads | mojibake_leads != 0 {
+            break;
+        }
+        // A lead in the last byte: its character (maybe `Р`) is read with the next word.
+        i += if leads >> 63 == 0 { 8 } else { 7 };
+    }
+    skip_plain_cyrillic(bytes, i)
+}
+
+/// `str::trim`, without decoding when `s` starts and ends with a printable ASCII
+/// character or a basic Cyrillic letter (never whitespace): most names and keywords.
+#[inline]
+pub(crate) fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    let starts = b
+        .first()
+        .is_some_and(|&c| c.is_ascii_graphic() || matches!(c, 0xD0 | 0xD1));
+    // A `D0`/`D1` before the last byte is the lead of the last character.
+    let ends = match b {
+        [.., lead, last] => last.is_ascii_graphic() || matches!(lead, 0xD0 | 0xD1),
+        [last] => last.is_ascii_graphic(),
+        [] => false,
+    };
+    if starts && ends { s } else { s.trim() }
 }
 
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
@@ -253,41 +327,83 @@ fn skip_ascii(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// High bit set in each byte of `v` that is zero (exact: no carry between bytes).
+#[inline(always)]
+fn zero_bytes(v: u64) -> u64 {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    !(((v & LOW7).wrapping_add(LOW7)) | v) & HIGH_BITS
+}
+
+/// High bits of an eight-byte word that mark a control (below 0x20, or DEL) or the second
+/// space of two; `carry` holds the last byte's space bit from the word before.
+#[inline(always)]
+fn control_or_double_space_bits(x: u64, carry: &mut u64) -> u64 {
+    const SPACES: u64 = 0x2020_2020_2020_2020;
+    const DELS: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    // A byte below 0x20 borrows in `x - 0x20…` (a borrow only marks bytes after a real
+    // hit); bytes ≥ 0x80 are excluded by `!x`.
+    let control = x.wrapping_sub(SPACES) & !x & HIGH_BITS | zero_bytes(x ^ DELS);
+    let sp = zero_bytes(x ^ SPACES);
+    let bits = control | (sp & ((sp >> 8) | *carry));
+    *carry = sp >> 56;
+    bits
+}
+
+/// The eight-byte words of `bytes`, the last one padded with a letter (no control, no
+/// space, no markup, ASCII).
+fn padded_words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    let chunks = bytes.chunks_exact(8);
+    let rest = chunks.remainder();
+    let mut last = [b'a'; 8];
+    if let Some(head) = last.get_mut(..rest.len()) {
+        head.copy_from_slice(rest);
+    }
+    chunks
+        .map(|c| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(c);
+            u64::from_le_bytes(word)
+        })
+        .chain((!rest.is_empty()).then_some(u64::from_le_bytes(last)))
+}
+
 /// Whether any byte is an ASCII control (below 0x20, or DEL) or two spaces follow each
 /// other: one pass, eight bytes at a time.
 fn has_control_or_double_space(bytes: &[u8]) -> bool {
-    const SPACES: u64 = 0x2020_2020_2020_2020;
-    const DELS: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-    let mut prev_space = false;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        // A byte below 0x20 borrows in `x - 0x20…`; bytes ≥ 0x80 are excluded by `!x`.
-        if x.wrapping_sub(SPACES) & !x & HIGH_BITS != 0 {
-            return true;
+    let mut carry = 0;
+    padded_words(bytes).any(|x| control_or_double_space_bits(x, &mut carry) != 0)
+}
+
+/// Values up to this length are scanned by [`ShortFacts`].
+const SHORT_VALUE: usize = 48;
+
+/// The ASCII-level facts [`Scan::of`] needs, from one pass of eight-byte words.
+struct ShortFacts {
+    lt: bool,
+    amp: bool,
+    control_or_double_space: bool,
+    ascii: bool,
+}
+
+impl ShortFacts {
+    fn of(bytes: &[u8]) -> Self {
+        const LTS: u64 = 0x3C3C_3C3C_3C3C_3C3C;
+        const AMPS: u64 = 0x2626_2626_2626_2626;
+        let (mut lt, mut amp, mut bad, mut high) = (0, 0, 0, 0);
+        let mut carry = 0;
+        for x in padded_words(bytes) {
+            lt |= zero_bytes(x ^ LTS);
+            amp |= zero_bytes(x ^ AMPS);
+            bad |= control_or_double_space_bits(x, &mut carry);
+            high |= x & HIGH_BITS;
         }
-        // Exact per-byte equality masks (no borrow between bytes): high bit set where
-        // the byte is DEL, resp. a space.
-        let eq = |v: u64| !(((v & LOW7).wrapping_add(LOW7)) | v) & HIGH_BITS;
-        if eq(x ^ DELS) != 0 {
-            return true;
+        Self {
+            lt: lt != 0,
+            amp: amp != 0,
+            control_or_double_space: bad != 0,
+            ascii: high == 0,
         }
-        let sp = eq(x ^ SPACES);
-        if sp & (sp >> 8) != 0 || (prev_space && sp & 0x80 != 0) {
-            return true;
-        }
-        prev_space = sp >> 63 != 0;
     }
-    for &b in chunks.remainder() {
-        if b < 0x20 || b == 0x7F || (b == b' ' && prev_space) {
-            return true;
-        }
-        prev_space = b == b' ';
-    }
-    false
 }
 
 /// Characters known to be NFC-stable without a table lookup: ASCII, Latin-1 and Latin
@@ -1195,8 +1311,42 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn trim_agrees_with_std(s in "[a ,Лё\u{a0}\u{2003}\t€]{0,12}") {
+            proptest::prop_assert_eq!(trim(&s), s.trim(), "{:?}", s);
+        }
+    }
+
+    #[test]
+    fn plain_cyrillic_range_test_agrees_with_the_byte_test() {
+        for c in (0..=0x7FF).filter_map(char::from_u32) {
+            let mut buf = [0u8; 4];
+            let b = c.encode_utf8(&mut buf).as_bytes();
+            let bytewise = b.len() == 2
+                && ((b[0] == 0xD0 && matches!(b[1], 0x90..=0x9F | 0xA2..=0xBF))
+                    || (b[0] == 0xD1 && matches!(b[1], 0x80..=0x8F)));
+            assert_eq!(plain_cyrillic_at(b, 0), bytewise, "{c:?}");
+            let s = format!("x{c}");
+            assert_eq!(plain_cyrillic_at(s.as_bytes(), 1), bytewise, "{c:?}");
+            assert!(!plain_cyrillic_at(&b[..1], 0));
+        }
+    }
+
     fn naive_control_or_double_space(s: &str) -> bool {
         s.contains("  ") || s.bytes().any(|b| b < 0x20 || b == 0x7F)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn short_facts_agree_with_the_searches(s in "[a <&\t\u{7f}\u{1}Лé’\u{a0}]{0,60}") {
+            let f = ShortFacts::of(s.as_bytes());
+            proptest::prop_assert_eq!(
+                (f.lt, f.amp, f.control_or_double_space, f.ascii),
+                (s.contains('<'), s.contains('&'), naive_control_or_double_space(&s), s.is_ascii()),
+                "{:?}", s
+            );
+        }
     }
 
     #[test]
@@ -1397,6 +1547,25 @@ mod tests {
                     "’", "\u{a0}", "\u{200b}", "e\u{301}", "№", "ӿ", "Ж", "x y",
                 ]),
                 0..30,
+            ),
+        ) {
+            let s: String = pieces.concat();
+            let (a, b) = (Scan::of(&s), scan_before(&s));
+            proptest::prop_assert_eq!(
+                (a.nfc_check, a.mojibake, a.lt, a.amp, a.spacing),
+                (b.nfc_check, b.mojibake, b.lt, b.amp, b.spacing),
+                "{:?}", s
+            );
+        }
+
+        #[test]
+        fn scan_over_long_cyrillic_text_equals_the_scan_before(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "Россия", "Лукин", "в", " ", ", ", "Р", "С", "РЎ", "Ѐ", "ѐ", "ё", "Ã", "©",
+                    "—", "a", "\u{a0}", "ӿ", "e\u{301}", "Сергей", "СЂ",
+                ]),
+                0..40,
             ),
         ) {
             let s: String = pieces.concat();

@@ -70,7 +70,28 @@ fn from_coar(code: &str) -> TypeValue {
 /// Maps one normalized `dc:type` value.
 pub(crate) fn map_type(value: &str) -> TypeValue {
     use TypeValue::*;
-    let lower = value.trim().to_lowercase();
+    let value = value.trim();
+    // Short ASCII values (most: `info:eu-repo/semantics/article`) are lower-cased on the
+    // stack, the same as `to_lowercase` for ASCII.
+    let mut buf = [0u8; 64];
+    let owned: String;
+    let lower: &str = match buf.get_mut(..value.len()) {
+        Some(b) if value.is_ascii() => {
+            b.copy_from_slice(value.as_bytes());
+            b.make_ascii_lowercase();
+            match std::str::from_utf8(b) {
+                Ok(l) => l,
+                Err(_) => {
+                    owned = value.to_lowercase();
+                    &owned
+                }
+            }
+        }
+        _ => {
+            owned = value.to_lowercase();
+            &owned
+        }
+    };
     if let Some(term) = lower.strip_prefix("info:eu-repo/semantics/") {
         return from_eu_repo(term);
     }
@@ -85,7 +106,7 @@ pub(crate) fn map_type(value: &str) -> TypeValue {
         .strip_prefix("http://purl.org/dc/dcmitype/")
         .or_else(|| lower.strip_prefix("https://purl.org/dc/dcmitype/"))
         .or_else(|| lower.strip_prefix("dcmitype:"))
-        .unwrap_or(&lower);
+        .unwrap_or(lower);
     // Peer review status is not a type; "Peer-reviewed Article" is an article.
     let mut rest = lower.trim();
     for prefix in [
