@@ -109,24 +109,8 @@ pub(crate) fn language_code(raw: &str) -> Option<Code> {
     // ASCII tags (`en-US`, `rus`) are lower-cased on the stack: three a record otherwise
     // took an allocation each.
     let mut buf = [0u8; 40];
-    let owned: String;
-    let lower: &str = match buf.get_mut(..s.len()) {
-        Some(b) if s.is_ascii() => {
-            b.copy_from_slice(s.as_bytes());
-            b.make_ascii_lowercase();
-            match std::str::from_utf8(b) {
-                Ok(l) => l,
-                Err(_) => {
-                    owned = s.to_ascii_lowercase();
-                    &owned
-                }
-            }
-        }
-        _ => {
-            owned = s.to_lowercase();
-            &owned
-        }
-    };
+    let lower = super::text::lowercase_in(s, &mut buf);
+    let lower: &str = &lower;
     // Locale forms: `ru_RU`, `ru-RU`, `en_US.UTF-8`, `x-default` is not a language.
     let head = lower.split(['-', '_', '.']).next().unwrap_or(lower);
     if head.len() != lower.len() && (2..=3).contains(&head.len()) {

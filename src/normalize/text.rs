@@ -1254,6 +1254,22 @@ fn decide_lang(s: &str, t: &Tally) -> Option<&'static str> {
     None
 }
 
+/// `s` lower-cased: an ASCII value that fits `buf` on the stack (the common case of tags and
+/// vocabulary terms, an allocation each otherwise), anything else in a new string.
+pub(crate) fn lowercase_in<'a>(s: &str, buf: &'a mut [u8]) -> Cow<'a, str> {
+    match buf.get_mut(..s.len()) {
+        Some(b) if s.is_ascii() => {
+            b.copy_from_slice(s.as_bytes());
+            b.make_ascii_lowercase();
+            match std::str::from_utf8(b) {
+                Ok(l) => Cow::Borrowed(l),
+                Err(_) => Cow::Owned(s.to_lowercase()),
+            }
+        }
+        _ => Cow::Owned(s.to_lowercase()),
+    }
+}
+
 /// Lower case for matching, appended to `out`; ASCII and Russian letters without the
 /// Unicode tables.
 pub(crate) fn fold_case_into(s: &str, out: &mut String) {
@@ -1303,6 +1319,19 @@ pub(crate) fn lang_conflicts(declared: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lowercase_in_borrows_the_stack_for_short_ascii_only() {
+        let mut buf = [0u8; 8];
+        assert!(matches!(
+            lowercase_in("En-US", &mut buf),
+            Cow::Borrowed("en-us")
+        ));
+        let mut buf = [0u8; 4];
+        assert!(matches!(lowercase_in("En-US", &mut buf), Cow::Owned(ref o) if o == "en-us"));
+        let mut buf = [0u8; 64];
+        assert!(matches!(lowercase_in("Русский", &mut buf), Cow::Owned(ref o) if o == "русский"));
+    }
 
     #[test]
     fn is_alphabetic_agrees_with_std_on_every_char() {

@@ -74,24 +74,8 @@ pub(crate) fn map_type(value: &str) -> TypeValue {
     // Short ASCII values (most: `info:eu-repo/semantics/article`) are lower-cased on the
     // stack, the same as `to_lowercase` for ASCII.
     let mut buf = [0u8; 64];
-    let owned: String;
-    let lower: &str = match buf.get_mut(..value.len()) {
-        Some(b) if value.is_ascii() => {
-            b.copy_from_slice(value.as_bytes());
-            b.make_ascii_lowercase();
-            match std::str::from_utf8(b) {
-                Ok(l) => l,
-                Err(_) => {
-                    owned = value.to_lowercase();
-                    &owned
-                }
-            }
-        }
-        _ => {
-            owned = value.to_lowercase();
-            &owned
-        }
-    };
+    let lower = super::text::lowercase_in(value, &mut buf);
+    let lower: &str = &lower;
     if let Some(term) = lower.strip_prefix("info:eu-repo/semantics/") {
         return from_eu_repo(term);
     }
