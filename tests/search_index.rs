@@ -1,6 +1,7 @@
 //! The search index (`record_search`, filled by the indexer that follows the change feed):
 //! what a harvest stored is searchable when the harvest returns, changes and deletions
-//! reach the index, a change that commits late is not skipped, and migrating a database
+//! reach the index, a change that commits late is not skipped, Russian prefixes become the
+//! lexemes the index holds, and migrating a database
 //! that already holds records carries their vectors over.
 
 mod common;
@@ -88,17 +89,95 @@ async fn harvested_records_are_searchable_when_the_harvest_returns_and_follow_ch
 }
 
 async fn insert_record(conn: &mut sqlx::PgConnection, source_id: i64, id: &str, title: &str) {
+    insert_titled(conn, source_id, id, title, "en").await;
+}
+
+async fn insert_titled(
+    conn: &mut sqlx::PgConnection,
+    source_id: i64,
+    id: &str,
+    title: &str,
+    lang: &str,
+) {
     sqlx::query(
         "INSERT INTO records (source_id, oai_identifier, content_hash, normalized) \
          VALUES ($1, $2, '\\x00', jsonb_build_object('titles', jsonb_build_array( \
-             jsonb_build_object('value', $3::text, 'lang', 'en'))))",
+             jsonb_build_object('value', $3::text, 'lang', $4::text))))",
     )
     .bind(source_id)
     .bind(id)
     .bind(title)
+    .bind(lang)
     .execute(conn)
     .await
     .expect("insert record");
+}
+
+async fn search_query(store: &Store, words: &str) -> String {
+    sqlx::query_scalar("SELECT sheaf_search_query($1)::text")
+        .bind(words)
+        .fetch_one(store.pool())
+        .await
+        .expect("sheaf_search_query")
+}
+
+/// Migration 0015: a Cyrillic stem is matched as a prefix by the exact lexemes the index
+/// holds (which the indexer adds as it writes vectors), so inflected forms still meet
+/// while GIN reads exact entries; a prefix of more than 32 lexemes stays a prefix.
+#[tokio::test]
+async fn a_russian_prefix_becomes_the_lexemes_the_index_holds() {
+    let db = TestDb::new().await;
+    let src = add_source(&db.store, "s", "http://127.0.0.1:9/oai", &[]).await;
+    let mut conn = db.store.pool().acquire().await.unwrap();
+    insert_titled(&mut conn, src.id, "oai:x:1", "Корейский полуостров", "ru").await;
+    insert_titled(
+        &mut conn,
+        src.id,
+        "oai:x:2",
+        "К Корейскому полуострову",
+        "ru",
+    )
+    .await;
+    insert_titled(&mut conn, src.id, "oai:x:3", "Полезные ископаемые", "ru").await;
+    drop(conn);
+    db.store.drain_search_index().await.unwrap();
+
+    let known: Vec<String> =
+        sqlx::query_scalar("SELECT lexeme FROM search_lexemes WHERE lexeme LIKE 'полуостр%'")
+            .fetch_all(db.store.pool())
+            .await
+            .unwrap();
+    assert!(
+        known.iter().any(|l| l == "полуостров"),
+        "the indexer added the vectors' lexemes: {known:?}"
+    );
+    let q = search_query(&db.store, "полуостров").await;
+    assert!(!q.contains(":*"), "{q}");
+    // Snowball stems the two forms differently (`полуостр`, `полуостров`): both are there.
+    assert!(
+        q.contains("'полуостр' |") && q.contains("'полуостров'"),
+        "every lexeme with the prefix: {q}"
+    );
+    assert_eq!(
+        find(&db.store, "полуостров").await,
+        vec!["oai:x:1", "oai:x:2"]
+    );
+    assert_eq!(
+        find(&db.store, "\"корейский полуостров\"").await,
+        vec!["oai:x:1", "oai:x:2"]
+    );
+    assert_eq!(find(&db.store, "ископаемых").await, vec!["oai:x:3"]);
+    // No lexeme with the prefix: matches nothing, as the prefix would.
+    assert!(find(&db.store, "война").await.is_empty());
+
+    sqlx::query(
+        "INSERT INTO search_lexemes SELECT 'абвгд' || chr(1072 + g) FROM generate_series(0, 32) g",
+    )
+    .execute(db.store.pool())
+    .await
+    .unwrap();
+    let q = search_query(&db.store, "абвгд").await;
+    assert!(q.contains("'абвгд':*"), "33 lexemes: the prefix stays: {q}");
 }
 
 #[tokio::test]
@@ -164,6 +243,7 @@ async fn migrating_a_database_with_records_carries_their_vectors_over() {
     let mut conn = db.store.pool().acquire().await.unwrap();
     insert_record(&mut conn, src.id, "oai:x:1", "Steppe ecology").await;
     insert_record(&mut conn, src.id, "oai:x:2", "Steppe fires").await;
+    insert_titled(&mut conn, src.id, "oai:x:3", "Степи Монголии", "ru").await;
     sqlx::query(
         "UPDATE records SET deleted = true, normalized = NULL WHERE oai_identifier = 'oai:x:2'",
     )
@@ -178,18 +258,20 @@ async fn migrating_a_database_with_records_carries_their_vectors_over() {
         .expect("migrate to the latest version");
     assert_eq!(
         indexed(&db.store).await,
-        1,
-        "the live record's vector, not the tombstone's"
+        2,
+        "the live records' vectors, not the tombstone's"
     );
     let same: bool = sqlx::query_scalar(
-        "SELECT s.search = sheaf_search_vector(r.normalized) FROM record_search s \
+        "SELECT bool_and(s.search = sheaf_search_vector(r.normalized)) FROM record_search s \
          JOIN records r ON r.id = s.record_id",
     )
     .fetch_one(db.store.pool())
     .await
     .unwrap();
-    assert!(same, "the carried vector equals a fresh one");
+    assert!(same, "the carried vectors equal fresh ones");
     assert_eq!(db.store.search_index_lag().await.unwrap(), 0);
     assert_eq!(db.store.drain_search_index().await.unwrap(), 0);
     assert_eq!(find(&db.store, "steppe").await, vec!["oai:x:1"]);
+    // Migration 0015 took the carried vectors' Cyrillic lexemes into its dictionary.
+    assert_eq!(find(&db.store, "степь").await, vec!["oai:x:3"]);
 }

@@ -244,11 +244,12 @@ fn push_from(qb: &mut QueryBuilder<Postgres>, q: &RecordQuery) {
     }
 }
 
-/// `rs.search @@ <the query>`.
+/// `rs.search @@ <the query>`; `text` is the tsquery `sheaf_search_query` made of the
+/// user's words (`Store::search_records` asks for it once).
 fn push_text_match(qb: &mut QueryBuilder<Postgres>, text: &str) {
-    qb.push(" rs.search @@ sheaf_search_query(")
+    qb.push(" rs.search @@ ")
         .push_bind(text.to_owned())
-        .push(")");
+        .push("::tsquery");
 }
 
 /// Whether a condition other than the text query applies.
@@ -396,9 +397,9 @@ fn ranked_ids_query(
 ) -> QueryBuilder<Postgres> {
     let mut qb = QueryBuilder::<Postgres>::new("SELECT ");
     qb.push(VIEW_COLUMNS)
-        .push(", m.rank FROM (SELECT * FROM (SELECT rs.record_id AS id, ts_rank(rs.search, sheaf_search_query(")
+        .push(", m.rank FROM (SELECT * FROM (SELECT rs.record_id AS id, ts_rank(rs.search, ")
         .push_bind(text.to_owned())
-        .push(")) AS rank FROM record_search rs WHERE rs.record_id = ANY(")
+        .push("::tsquery) AS rank FROM record_search rs WHERE rs.record_id = ANY(")
         .push_bind(ids.to_vec())
         .push(") AND");
     push_text_match(&mut qb, text);
@@ -458,6 +459,24 @@ impl Store {
     /// One page of live records matching `q`, in id order, or by relevance when `q.q` is
     /// set. See the module documentation for what the cursor guarantees.
     pub async fn search_records(&self, q: &RecordQuery) -> Result<RecordPage, StoreError> {
+        // The user's words become a tsquery once, here: `sheaf_search_query` reads the
+        // lexeme table (it is STABLE, not IMMUTABLE), so in a statement's select list it
+        // would run again for every row ranked.
+        let with_tsquery;
+        let q = match &q.q {
+            Some(words) => {
+                let tsquery: String = sqlx::query_scalar("SELECT sheaf_search_query($1)::text")
+                    .bind(words)
+                    .fetch_one(&self.pool)
+                    .await?;
+                with_tsquery = RecordQuery {
+                    q: Some(tsquery),
+                    ..q.clone()
+                };
+                &with_tsquery
+            }
+            None => q,
+        };
         let limit = q.limit.clamp(1, MAX_LIMIT);
         let (mut hits, next_cursor) = match (&q.q, q.cursor) {
             (None, None) => self.id_page(q, None, limit).await?,
@@ -506,9 +525,9 @@ impl Store {
         qb.push("SELECT ").push(VIEW_COLUMNS);
         match &q.q {
             Some(text) => qb
-                .push(", ts_rank(rs.search, sheaf_search_query(")
+                .push(", ts_rank(rs.search, ")
                 .push_bind(text.clone())
-                .push(")) AS rank"),
+                .push("::tsquery) AS rank"),
             None => qb.push(", NULL::real AS rank"),
         };
         push_from(qb, q);

@@ -84,7 +84,10 @@ impl Store {
 }
 
 /// One batch: the changes after `$1` in feed order; live records get their vector
-/// (re)computed, tombstones and records without metadata lose theirs. Data-modifying CTEs
+/// (re)computed, tombstones and records without metadata lose theirs. The Cyrillic lexemes
+/// of the vectors written join `search_lexemes`, which `sheaf_search_query` expands a
+/// query's prefixes from (migration 0015): in the same transaction, so a record is never
+/// searchable by a word the dictionary does not know yet. Data-modifying CTEs
 /// always run, whether or not the final SELECT reads them.
 const INDEX_BATCH_SQL: &str = r#"
 WITH batch AS MATERIALIZED (
@@ -101,6 +104,11 @@ WITH batch AS MATERIALIZED (
     SELECT id, change_seq, sheaf_search_vector(normalized) FROM batch WHERE live
     ON CONFLICT (record_id) DO UPDATE SET change_seq = EXCLUDED.change_seq, search = EXCLUDED.search
     WHERE s.change_seq < EXCLUDED.change_seq
+    RETURNING s.search
+), words AS (
+    INSERT INTO search_lexemes (lexeme)
+    SELECT DISTINCT u.lexeme FROM put, unnest(put.search) u WHERE u.lexeme ~ '[а-яё]'
+    ON CONFLICT DO NOTHING
 )
 SELECT count(*), max(change_seq) FROM batch
 "#;
