@@ -5,10 +5,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
-/// The stored columns the contract is built from; `N` is how the normalized fields arrive
-/// (parsed, or as the stored JSON text the change feed passes through).
+/// The stored columns the contract is built from, with the normalized fields parsed (the
+/// change feed reads the same columns borrowed: [`ContractRowRef`]).
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ContractRow<N> {
+pub struct RecordRowView {
     /// Record id.
     pub id: i64,
     /// Source name.
@@ -22,13 +22,10 @@ pub struct ContractRow<N> {
     /// Set specs.
     pub sets: Vec<String>,
     /// Normalized fields, `None` for tombstones and non-DC formats.
-    pub normalized: Option<N>,
+    pub normalized: Option<Value>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
 }
-
-/// A row with its normalized fields parsed.
-pub type RecordRowView = ContractRow<Value>;
 
 /// The contract object for a row. Tombstones and records without normalized fields carry
 /// the empty field set, so every object has the same keys.

@@ -462,13 +462,15 @@ async fn write_changes(
         if written > 0 {
             buf.push(b',');
         }
-        let seq = match c.change() {
-            Ok((seq, row)) => write_record_json(&mut buf, &row, Some(("change_seq", seq)))
-                .map(|()| seq)
-                .map_err(std::io::Error::other),
-            Err(e) => Err(std::io::Error::other(e)),
-        };
-        match seq {
+        let written_seq = c
+            .change()
+            .map_err(std::io::Error::other)
+            .and_then(|(seq, row)| {
+                write_record_json(&mut buf, &row, Some(("change_seq", seq)))
+                    .map(|()| seq)
+                    .map_err(std::io::Error::other)
+            });
+        match written_seq {
             Ok(seq) => last = Some(seq),
             Err(e) => {
                 tracing::error!(error = %e, "writing the change feed");
