@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::harvest::{HarvestError, HarvestOptions, Harvester, LogProgress};
 use crate::schedule::{CronSchedule, failure_backoff};
-use crate::store::{Claim, Source, Store, StoreError, Trigger};
+use crate::store::{Claim, Run, Source, Store, StoreError, Trigger};
 
 /// Service settings; `[service]` in the configuration.
 #[derive(Debug, Clone)]
@@ -169,22 +169,39 @@ async fn run_claim(store: &Store, harvester: &Harvester, claim: Claim, stop: &Ca
             until: None,
         },
     };
+    // The outcome is recorded while the source is still leased (see `harvest_then`).
     let result = harvester
-        .harvest_with(&source, &opts, &LogProgress, claim.queued.as_ref(), stop)
+        .harvest_then(
+            &source,
+            &opts,
+            &LogProgress,
+            claim.queued.as_ref(),
+            stop,
+            async |result| record_end(store, &source, claim.queued.as_ref(), result).await,
+        )
         .await;
-    let status = match &result {
-        Ok(run) => {
-            tracing::info!(source = %source.name, run.id = run.id, new = run.records_new, updated = run.records_updated, deleted = run.records_deleted, "run completed");
-            run.status.clone()
-        }
-        Err(HarvestError::Busy { .. }) => return,
+    if let Ok(run) = &result {
+        tracing::info!(source = %source.name, run.id = run.id, new = run.records_new, updated = run.records_updated, deleted = run.records_deleted, "run completed");
+    }
+}
+
+/// Records how a claimed run ended: its queued row if it never started, the failure
+/// streak, the last status and the next run time (a failing source backs off).
+async fn record_end(
+    store: &Store,
+    source: &Source,
+    queued: Option<&Run>,
+    result: &Result<Run, HarvestError>,
+) {
+    let status = match result {
+        Ok(run) => run.status.clone(),
         Err(HarvestError::Stopped) => "stopped".to_owned(),
         Err(e) => {
             tracing::warn!(source = %source.name, error = %e, "run failed");
             "failed".to_owned()
         }
     };
-    if let (Some(q), Err(e)) = (&claim.queued, &result) {
+    if let (Some(q), Err(e)) = (queued, result) {
         // A queued run that failed before it started (bad dates, Identify failed) is
         // closed with the reason instead of being claimed again and again.
         if let Err(e) = store.fail_if_queued(q.id, &e.to_string()).await {

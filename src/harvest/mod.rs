@@ -245,6 +245,23 @@ impl Harvester {
         queued: Option<&Run>,
         stop: &CancellationToken,
     ) -> Result<Run, HarvestError> {
+        self.harvest_then(source, opts, progress, queued, stop, async |_| {})
+            .await
+    }
+
+    /// [`Harvester::harvest_with`], calling `before_release` with the result while the
+    /// source is still leased (not when the lease could not be taken). The service records
+    /// the outcome and the next run time there: released first, a due source could be
+    /// claimed again with its old schedule before its failure was counted.
+    pub async fn harvest_then(
+        &self,
+        source: &Source,
+        opts: &HarvestOptions,
+        progress: &dyn Progress,
+        queued: Option<&Run>,
+        stop: &CancellationToken,
+        before_release: impl AsyncFnOnce(&Result<Run, HarvestError>),
+    ) -> Result<Run, HarvestError> {
         let ttl = self.cfg.lease_ttl;
         let fresh = self.store.source_by_id(source.id).await?;
         let stealable = fresh
@@ -263,12 +280,11 @@ impl Harvester {
         }
         let heartbeat = self.spawn_heartbeat(source.id);
         let result = self.run_leased(&fresh, opts, progress, queued, stop).await;
+        before_release(&result).await;
         heartbeat.abort();
         if let Err(e) = self.store.release_lease(source.id, &self.worker_id).await {
             tracing::warn!(error = %e, "could not release lease; it will expire");
         }
-        // The service records the run's outcome right after this returns; waiting for the
-        // indexer here would leave the source unleased with its old schedule meanwhile.
         self.indexer.poke();
         result
     }
