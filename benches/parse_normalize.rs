@@ -26,6 +26,11 @@ use sheaf::oai::decode::decode_body;
 use sheaf::oai::response::parse;
 use sheaf::oai::{Payload, Verb};
 
+/// The binary's allocator and its settings (`src/alloc.rs`), so the bench measures what
+/// the binary runs.
+#[global_allocator]
+static GLOBAL: sheaf::alloc::Allocator = sheaf::alloc::Allocator;
+
 /// Records per page (what OJS sends per `ListRecords` page).
 const RECORDS: usize = 100;
 
@@ -571,6 +576,7 @@ fn run_stage(stage: &str) {
 }
 
 fn main() {
+    sheaf::alloc::configure();
     if let Ok(stage) = std::env::var("PN_STAGE") {
         run_stage(&stage);
         return;

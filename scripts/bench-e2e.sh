@@ -16,7 +16,8 @@
 #
 # Options: --records N (100000), --page-size P (100), --modes "fast server",
 #   --server-rate R (2800), --no-sickle, --perf, --port PORT (18190).
-# Environment: BENCH_NO_BUILD=1 uses the release binaries already built; BENCH_KEEP_DB=1 keeps
+# Environment: SHEAF picks the sheaf binary to measure (target/release/sheaf); BENCH_NO_BUILD=1
+#   uses the release binaries already built; BENCH_KEEP_DB=1 keeps
 #   the last harvest's database ($DB) for inspection; DATABASE_URL (server for the throwaway database; default
 #   postgres://postgres@127.0.0.1:5432/postgres). Logs and perf data: target/bench-e2e/.
 set -euo pipefail
@@ -58,7 +59,7 @@ if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
     log "building release binaries"
     cargo build --release --quiet --bin sheaf --example static_provider --example bench_download
 fi
-SHEAF=target/release/sheaf
+SHEAF=${SHEAF:-target/release/sheaf}
 
 if ((SICKLE)) && [[ ! -x $VENV/bin/python ]]; then
     log "creating $VENV with Sickle"

@@ -2,6 +2,7 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map of modules and the data flow.
 
+pub mod alloc;
 pub mod api;
 pub mod check;
 pub mod cli;
