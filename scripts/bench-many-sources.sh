@@ -16,7 +16,8 @@
 # Options: --hosts H (50), --sources-per-host S (4), --records N (500), --page-size P (100),
 #   --delay-ms D (1000), --max-runs C (H × per_host_runs = 100, so the per-host limits bind;
 #   the shipped default is 8), --port PORT (18290).
-# Environment: BENCH_NO_BUILD=1 uses the release binaries already built; DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+# Environment: SHEAF picks the sheaf binary (target/release/sheaf); BENCH_NO_BUILD=1 uses the
+#   release binaries already built; DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 # The service keeps sheaf's default [http]/[service] limits otherwise (per_host_runs 2,
 # per_host_concurrency 2, min_request_interval_ms 0). Logs: target/bench-many/.
 set -euo pipefail
@@ -43,7 +44,7 @@ ADMIN_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB=sheaf_bench_many
 DB_URL="${ADMIN_URL%/*}/$DB"
 OUT=target/bench-many
-SHEAF=target/release/sheaf
+SHEAF=${SHEAF:-target/release/sheaf}
 mkdir -p "$OUT"
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 q() { psql -X -At -v ON_ERROR_STOP=1 "$DB_URL" "$@"; }
