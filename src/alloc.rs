@@ -5,8 +5,8 @@
 //! (docs/benchmarks.md). On a kernel with transparent huge pages `always`, the kernel
 //! backs mimalloc's arenas with 2 MB pages: a 20k-record harvest peaked at 104 MB against
 //! glibc's 48 MB. [`configure`] turns huge pages off for the process, which brings it to
-//! 52–55 MB. (Returning freed pages at once, `purge_delay` 0, changed nothing there and
-//! cost the parse + normalize bench a quarter of its speed in page faults.)
+//! 52–55 MB, and [`return_free_memory`] (called by the harvester after each page) keeps
+//! mimalloc's delayed purges from adding ~10 MB on long harvests.
 //!
 //! The binary (`src/main.rs`) and the parse + normalize bench install [`Allocator`] and
 //! call [`configure`] first thing, so the bench measures what the binary runs.

@@ -169,9 +169,9 @@ async fn run_claim(store: &Store, harvester: &Harvester, claim: Claim, stop: &Ca
             until: None,
         },
     };
-    // The outcome is recorded while the source is still leased (see `harvest_then`).
+    // The outcome is recorded while the source is still leased (see `harvest_with`).
     let result = harvester
-        .harvest_then(
+        .harvest_with(
             &source,
             &opts,
             &LogProgress,

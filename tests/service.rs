@@ -409,6 +409,7 @@ async fn a_queued_run_resumes_a_failed_runs_checkpoint() {
             &sheaf::harvest::LogProgress,
             claim.queued.as_ref(),
             &CancellationToken::new(),
+            async |_| {},
         )
         .await
         .unwrap();

@@ -223,7 +223,14 @@ impl Harvester {
         progress: &dyn Progress,
     ) -> Result<Run, HarvestError> {
         let result = self
-            .harvest_with(source, opts, progress, None, &CancellationToken::new())
+            .harvest_with(
+                source,
+                opts,
+                progress,
+                None,
+                &CancellationToken::new(),
+                async |_| {},
+            )
             .await;
         // What the run stored is searchable when this returns (the background indexer has
         // usually done most of it already).
@@ -236,24 +243,13 @@ impl Harvester {
     /// [`Harvester::harvest`] for the service: may carry out a queued (manually triggered)
     /// run, and stops after the current page when `stop` is cancelled. Does not wait for
     /// the search index (the background indexer catches up).
+    ///
+    /// `before_release` gets the result while the source is still leased (it is not called
+    /// when the lease could not be taken). The service records the outcome and the next run
+    /// time there: released first, a due source could be claimed again with its old
+    /// schedule before its failure was counted.
     #[tracing::instrument(skip_all, fields(source = %source.name, run.id = tracing::field::Empty))]
     pub async fn harvest_with(
-        &self,
-        source: &Source,
-        opts: &HarvestOptions,
-        progress: &dyn Progress,
-        queued: Option<&Run>,
-        stop: &CancellationToken,
-    ) -> Result<Run, HarvestError> {
-        self.harvest_then(source, opts, progress, queued, stop, async |_| {})
-            .await
-    }
-
-    /// [`Harvester::harvest_with`], calling `before_release` with the result while the
-    /// source is still leased (not when the lease could not be taken). The service records
-    /// the outcome and the next run time there: released first, a due source could be
-    /// claimed again with its old schedule before its failure was counted.
-    pub async fn harvest_then(
         &self,
         source: &Source,
         opts: &HarvestOptions,
