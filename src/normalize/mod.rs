@@ -11,6 +11,7 @@
 mod dates;
 mod identifiers;
 mod language;
+mod memo;
 mod names;
 mod rights;
 mod source;

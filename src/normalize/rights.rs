@@ -1,7 +1,10 @@
 //! Rights: licence ids (`CC-BY-4.0`, …) from Creative Commons URLs and licence names.
 
 use regex::Regex;
+use std::cell::RefCell;
 use std::sync::LazyLock;
+
+use super::memo::{Memo, memoized};
 
 static CC_URL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)creativecommons\.org/(licenses|publicdomain)/([a-z+\-]+)/(\d\.\d)(?:/([a-z]{2,3})(?:/|$|[\s\x22'<>)]))?").expect("static regex compiles")
@@ -47,8 +50,17 @@ fn cc_id(parts: &[&str], version: &str, jurisdiction: Option<&str>) -> Option<St
     Some(id)
 }
 
-/// The licence a rights value names, if it names one plainly.
+thread_local! {
+    static LICENSES: RefCell<Memo<Option<String>>> = const { RefCell::new(Memo::new()) };
+}
+
+/// The licence a rights statement names (memoized: a journal has one or two statements).
 pub(crate) fn license_id(value: &str) -> Option<String> {
+    memoized(&LICENSES, value, license_id_once)
+}
+
+/// The licence a rights value names, if it names one plainly.
+fn license_id_once(value: &str) -> Option<String> {
     if let Some(id) = license_from_url(value) {
         return Some(id);
     }

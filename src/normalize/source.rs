@@ -1,7 +1,10 @@
 //! `dc:source` citation strings to journal title, volume, issue, year and pages.
 
 use regex::Regex;
+use std::cell::RefCell;
 use std::sync::LazyLock;
+
+use super::memo::{Memo, memoized};
 
 /// What one citation string says; every part optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -240,9 +243,18 @@ fn parse_free(s: &str, parts: &mut SourceParts) {
     }
 }
 
+thread_local! {
+    static PARSED: RefCell<Memo<SourceParts>> = const { RefCell::new(Memo::new()) };
+}
+
 /// Parses one citation string (`Journal; Vol 5, No 2 (2022); 10-20`, `Журнал. 2022. № 3.
-/// С. 5–17.`, DOAJ `Journal, Vol 2, Iss 4, Pp 174-177 (2012)`).
+/// С. 5–17.`, DOAJ `Journal, Vol 2, Iss 4, Pp 174-177 (2012)`). Memoized: a page's
+/// records cite a few issues.
 pub(crate) fn parse_source(s: &str) -> SourceParts {
+    memoized(&PARSED, s, parse_source_once)
+}
+
+fn parse_source_once(s: &str) -> SourceParts {
     let mut parts = SourceParts::default();
     if s.contains(';') {
         for (i, seg) in s.split(';').map(str::trim).enumerate() {

@@ -1,5 +1,9 @@
 //! `dc:type` values to the small work-type vocabulary.
 
+use std::cell::RefCell;
+
+use super::memo::{Memo, memoized};
+
 /// The work-type vocabulary every `types` value comes from (`../shared/DESIGN.md`).
 pub const TYPE_VOCABULARY: &[&str] = &[
     "article",
@@ -15,7 +19,7 @@ pub const TYPE_VOCABULARY: &[&str] = &[
 ];
 
 /// What one `dc:type` value says.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TypeValue {
     /// A work type in the vocabulary.
     Known(&'static str),
@@ -67,8 +71,17 @@ fn from_coar(code: &str) -> TypeValue {
     })
 }
 
-/// Maps one normalized `dc:type` value.
+thread_local! {
+    static MAPPED: RefCell<Memo<TypeValue>> = const { RefCell::new(Memo::new()) };
+}
+
+/// What a `dc:type` value says (memoized: every record repeats the journal's types).
 pub(crate) fn map_type(value: &str) -> TypeValue {
+    memoized(&MAPPED, value, map_type_once)
+}
+
+/// Maps one normalized `dc:type` value.
+fn map_type_once(value: &str) -> TypeValue {
     use TypeValue::*;
     let value = value.trim();
     // Short ASCII values (most: `info:eu-repo/semantics/article`) are lower-cased on the
