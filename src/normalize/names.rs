@@ -139,29 +139,7 @@ fn looks_like_org(s: &str) -> bool {
 /// outside). `None` for any other text or a long one: the caller asks the regex.
 fn org_words_fast(s: &str) -> Option<bool> {
     let mut buf = [0u8; 128];
-    let folded = buf.get_mut(..s.len())?;
-    let b = s.as_bytes();
-    // Byte pairs, not chars: lower case keeps the UTF-8 length in these ranges, and the
-    // pairs map with one add (А–П +0x20, Р–Я to D1 −0x20, Ѐ–Џ to D1 +0x10).
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c < 0x80 {
-            *folded.get_mut(i)? = c.to_ascii_lowercase();
-            i += 1;
-            continue;
-        }
-        let c2 = *b.get(i + 1)?;
-        let pair = match (c, c2) {
-            (0xD0, 0x90..=0x9F) => [0xD0, c2 + 0x20],
-            (0xD0, 0xA0..=0xAF) => [0xD1, c2 - 0x20],
-            (0xD0, 0x80..=0x8F) => [0xD1, c2 + 0x10],
-            (0xD0, 0xB0..=0xBF) | (0xD1, 0x80..=0x9F) => [c, c2],
-            _ => return None,
-        };
-        folded.get_mut(i..i + 2)?.copy_from_slice(&pair);
-        i += 2;
-    }
-    Some(ORG_SEARCH.is_match(&*folded))
+    Some(ORG_SEARCH.is_match(super::text::fold_basic(s, &mut buf)?))
 }
 
 /// All [`ORG_WORDS`] in one automaton: one pass over the folded name.
@@ -172,6 +150,62 @@ static ORG_SEARCH: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
         .expect("static word list builds")
 });
 
+/// What [`parse_name`] asks of each side of `Family, Given`, from one pass.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Facts {
+    /// Words as `split_whitespace` counts them.
+    words: usize,
+    /// A letter ([`super::text::is_alphabetic`]).
+    alphabetic: bool,
+    /// An ASCII digit.
+    digit: bool,
+    dot: bool,
+    comma: bool,
+}
+
+impl Facts {
+    /// Byte by byte over ASCII and the basic Cyrillic block (every character led by
+    /// `D0`/`D1` is a letter and no space): most names. Anything else goes by chars.
+    fn of(s: &str) -> Self {
+        let mut f = Facts::default();
+        let b = s.as_bytes();
+        let mut in_word = false;
+        let mut i = 0;
+        while let Some(&c) = b.get(i) {
+            let space = match c {
+                0x80.. if matches!(c, 0xD0 | 0xD1) => {
+                    f.alphabetic = true;
+                    i += 2;
+                    false
+                }
+                0x80.. => return Self::of_chars(s),
+                _ => {
+                    f.alphabetic |= c.is_ascii_alphabetic();
+                    f.digit |= c.is_ascii_digit();
+                    f.dot |= c == b'.';
+                    f.comma |= c == b',';
+                    i += 1;
+                    // `char::is_whitespace` in ASCII: tab to carriage return, and space.
+                    matches!(c, b'\t'..=b'\r' | b' ')
+                }
+            };
+            f.words += usize::from(!space && !in_word);
+            in_word = !space;
+        }
+        f
+    }
+
+    fn of_chars(s: &str) -> Self {
+        Facts {
+            words: s.split_whitespace().count(),
+            alphabetic: s.chars().any(super::text::is_alphabetic),
+            digit: s.bytes().any(|c| c.is_ascii_digit()),
+            dot: s.contains('.'),
+            comma: s.contains(','),
+        }
+    }
+}
+
 /// Family and given name of one person string, where its form is certain.
 pub(crate) fn parse_name(name: &str) -> (Option<String>, Option<String>) {
     let s = super::text::trim(name);
@@ -181,22 +215,20 @@ pub(crate) fn parse_name(name: &str) -> (Option<String>, Option<String>) {
     if let Some((family, given)) = s.split_once(',') {
         let family = super::text::trim(family);
         let given = super::text::trim(given);
-        let fam_words = family.split_whitespace().count();
-        let given_words = given.split_whitespace().count();
+        let (f, g) = (Facts::of(family), Facts::of(given));
         if !family.is_empty()
             && !given.is_empty()
-            && !given.contains(',')
-            && fam_words <= 3
-            && given_words <= 4
-            && family.chars().any(super::text::is_alphabetic)
-            && given.chars().any(super::text::is_alphabetic)
-            && !family.chars().any(|c| c.is_ascii_digit())
-            && !given.chars().any(|c| c.is_ascii_digit())
+            && !g.comma
+            && f.words <= 3
+            && g.words <= 4
+            && f.alphabetic
+            && g.alphabetic
+            && !f.digit
+            && !g.digit
             // `Kortunov A.V., Liu Fenghua` is a list, not "Family, Given".
-            && !(family.contains('.')
-                && (FAMILY_INITIALS.is_match(family) || INITIALS_FAMILY.is_match(family)))
+            && !(f.dot && (FAMILY_INITIALS.is_match(family) || INITIALS_FAMILY.is_match(family)))
         {
-            let given = if is_initials(given) {
+            let given = if g.dot && is_initials(given) {
                 space_initials(given)
             } else {
                 given.to_owned()
@@ -758,6 +790,13 @@ mod tests {
             if let Some(fast) = org_words_fast(&s) {
                 prop_assert_eq!(fast, ORG.is_match(&s));
             }
+        }
+
+        #[test]
+        fn name_facts_in_one_pass_agree_with_the_char_scans(
+            s in "[a-zA-Z0-9 .,\t\u{b}\u{a0}\u{2003}АаЯяЁёЀѐЂђЏџӿéŘ'’-]{0,30}",
+        ) {
+            prop_assert_eq!(Facts::of(&s), Facts::of_chars(&s));
         }
 
         #[test]

@@ -1387,6 +1387,35 @@ pub(crate) fn lowercase_in<'a>(s: &str, buf: &'a mut [u8]) -> Cow<'a, str> {
     }
 }
 
+/// `s` lower-cased into `buf` for matching: byte by byte over ASCII and UTF-8 pair by
+/// pair over the basic Cyrillic block (U+0400–U+045F, where lower case keeps the length
+/// and a capital's pair maps with one add: А–П +0x20, Р–Я to `D1` −0x20, Ѐ–Џ to `D1`
+/// +0x10). `None` when `s` is longer than `buf` or has any other character. (Keywords
+/// keep [`fold_case_into`]: validating the folded bytes as a `str` cost what this saved.)
+pub(crate) fn fold_basic<'b>(s: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let b = s.as_bytes();
+    let folded = buf.get_mut(..b.len())?;
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c < 0x80 {
+            *folded.get_mut(i)? = c.to_ascii_lowercase();
+            i += 1;
+            continue;
+        }
+        let c2 = *b.get(i + 1)?;
+        let pair = match (c, c2) {
+            (0xD0, 0x90..=0x9F) => [0xD0, c2 + 0x20],
+            (0xD0, 0xA0..=0xAF) => [0xD1, c2 - 0x20],
+            (0xD0, 0x80..=0x8F) => [0xD1, c2 + 0x10],
+            (0xD0, 0xB0..=0xBF) | (0xD1, 0x80..=0x9F) => [c, c2],
+            _ => return None,
+        };
+        folded.get_mut(i..i + 2)?.copy_from_slice(&pair);
+        i += 2;
+    }
+    Some(folded)
+}
+
 /// Lower case for matching, appended to `out`; ASCII and Russian letters without the
 /// Unicode tables.
 pub(crate) fn fold_case_into(s: &str, out: &mut String) {
@@ -1727,6 +1756,17 @@ mod tests {
             ),
         ) {
             same_scan_as_before(&pieces.concat())?;
+        }
+
+        #[test]
+        fn folding_by_pairs_equals_lower_case(
+            s in "[a-zA-Z0-9 ,.АаЯяПпРрЁёЀѐЂђЏџѠѡӿéŘ-]{0,40}",
+        ) {
+            let mut buf = [0u8; 128];
+            if let Some(folded) = fold_basic(&s, &mut buf) {
+                let lower = s.to_lowercase();
+                proptest::prop_assert_eq!(folded, lower.as_bytes());
+            }
         }
 
         #[test]
