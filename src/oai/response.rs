@@ -883,7 +883,7 @@ impl<'i> Parser<'i> {
             out.push_str(&rest[..amp]);
             let after = &rest[amp + 1..];
             // quick-xml's rule: `;` must come before the next `&` (no `<` is in `raw`).
-            match after.find([';', '&']) {
+            match memchr::memchr2(b';', b'&', after.as_bytes()) {
                 Some(semi) if after.as_bytes()[semi] == b';' => {
                     Self::push_ref(out, &after[..semi], warnings);
                     rest = &after[semi + 1..];
@@ -1074,7 +1074,8 @@ impl<'i> Parser<'i> {
     /// fragment keeps its meaning when cut out of the envelope.
     fn missing_decls(&self, e: &BytesStart<'_>) -> String {
         // Keys borrow from the start tag: no allocation per attribute.
-        let attrs: Vec<_> = e.attributes().flatten().collect();
+        // Unchecked for duplicates: only which prefixes are declared matters here.
+        let attrs: Vec<_> = e.attributes().with_checks(false).flatten().collect();
         let declares = |prefix: Option<&str>| {
             attrs.iter().any(|a| {
                 let k: &str = a.key.as_ref();
