@@ -108,6 +108,46 @@ fn raw_metadata_stands_alone_with_inherited_namespaces_redeclared() {
 }
 
 #[test]
+fn each_record_gets_the_declarations_of_its_own_scope() {
+    // Four records with the same metadata root tag: the second binds `dc` to another URI
+    // on its <record>, the third and fourth declare nothing of their own again. Each fragment must
+    // carry the scope it was cut from, not the one before it.
+    let root = r#"<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/"><dc:title>T</dc:title></oai_dc:dc>"#;
+    let rec = |attrs: &str, id: &str| {
+        format!(
+            r#"<record{attrs}><header><identifier>{id}</identifier><datestamp>2022-06-21</datestamp></header><metadata>{root}</metadata></record>"#
+        )
+    };
+    let xml = format!(
+        r#"<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/" xmlns:dc="http://purl.org/dc/elements/1.1/"><responseDate>2022-06-21T10:00:00Z</responseDate><ListRecords>{}{}{}{}</ListRecords></OAI-PMH>"#,
+        rec("", "a"),
+        rec(r#" xmlns:dc="urn:other""#, "b"),
+        rec("", "c"),
+        rec("", "d"),
+    );
+    let recs = records(&xml);
+    let raw = |i: usize| recs[i].metadata.as_ref().unwrap().raw_xml.clone();
+    let dc = r#"xmlns:dc="http://purl.org/dc/elements/1.1/""#;
+    let other = r#"xmlns:dc="urn:other""#;
+    assert!(raw(0).contains(dc) && !raw(0).contains(other), "{}", raw(0));
+    assert!(raw(1).contains(other) && !raw(1).contains(dc), "{}", raw(1));
+    assert_eq!(raw(2), raw(0));
+    assert_eq!(raw(3), raw(0));
+    // The title of the second is in that other namespace.
+    assert_eq!(
+        recs.iter()
+            .map(|r| r.metadata.as_ref().unwrap().dc[0].ns.clone())
+            .collect::<Vec<_>>(),
+        vec![
+            DcNamespace::Dc,
+            DcNamespace::Other("urn:other".into()),
+            DcNamespace::Dc,
+            DcNamespace::Dc
+        ]
+    );
+}
+
+#[test]
 fn elements_are_matched_by_namespace_not_prefix() {
     // Odd prefixes everywhere, and a non-DC element named like a DC one.
     let xml = r#"<o:OAI-PMH xmlns:o="http://www.openarchives.org/OAI/2.0/"><o:responseDate>2022-06-21T10:00:00Z</o:responseDate><o:ListRecords><o:record><o:header><o:identifier>oai:x:1</o:identifier><o:datestamp>2022-06-21T10:00:00Z</o:datestamp></o:header><o:metadata>
