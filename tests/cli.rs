@@ -307,22 +307,25 @@ async fn three_serve_processes_share_one_database_and_survive_a_kill() {
         .map(|i| serve(&db, if i == 1 { &api } else { "127.0.0.1:0" }))
         .collect();
     let started = Instant::now();
-    // Kill the first worker once it holds a lease on a run that has committed pages.
-    let victim_pid = workers[0].id();
-    loop {
-        let busy: i64 = sqlx::query_scalar("SELECT count(*) FROM harvest_runs WHERE status = 'running' AND pages >= 1 AND worker LIKE '%:' || $1 || ':%'")
-            .bind(victim_pid.to_string()).fetch_one(db.store.pool()).await.unwrap();
-        if busy > 0 {
-            break;
+    // Kill a worker once it holds a lease on a run that has committed pages: the first of
+    // the two without the API to do so. (Waiting for one given process made the test fail
+    // on a loaded machine: a process that started late found every source taken.)
+    let victim = 'found: loop {
+        for i in [0, 2] {
+            let busy: i64 = sqlx::query_scalar("SELECT count(*) FROM harvest_runs WHERE status = 'running' AND pages >= 1 AND worker LIKE '%:' || $1 || ':%'")
+                .bind(workers[i].id().to_string()).fetch_one(db.store.pool()).await.unwrap();
+            if busy > 0 {
+                break 'found i;
+            }
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "worker 0 never got a run"
+            "no worker got a run with a committed page"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    signal(&workers[0], nix::sys::signal::Signal::SIGKILL);
-    workers[0].wait().unwrap();
+    };
+    signal(&workers[victim], nix::sys::signal::Signal::SIGKILL);
+    workers[victim].wait().unwrap();
 
     loop {
         let done: i64 = sqlx::query_scalar(
@@ -401,12 +404,16 @@ async fn three_serve_processes_share_one_database_and_survive_a_kill() {
             .unwrap();
     assert_eq!(manual, 2, "each trigger started exactly one run");
 
-    for w in &workers[1..] {
-        signal(w, nix::sys::signal::Signal::SIGTERM);
+    for (i, w) in workers.iter().enumerate() {
+        if i != victim {
+            signal(w, nix::sys::signal::Signal::SIGTERM);
+        }
     }
-    for w in &mut workers[1..] {
-        let status = w.wait().unwrap();
-        assert!(status.success(), "sheaf serve exited with {status}");
+    for (i, w) in workers.iter_mut().enumerate() {
+        if i != victim {
+            let status = w.wait().unwrap();
+            assert!(status.success(), "sheaf serve exited with {status}");
+        }
     }
 
     let per_source: Vec<(i64, i64)> = sqlx::query_as(
