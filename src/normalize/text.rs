@@ -379,9 +379,10 @@ fn has_control_or_double_space(bytes: &[u8]) -> bool {
 }
 
 /// The word rules of [`skip_cyrillic_text`] and [`skip_plain_words`] sixteen bytes at a
-/// time, for the long runs of abstracts (SSE2 is part of the x86_64 baseline: compiled where
-/// the build enables it, no runtime check). Each stops where its eight-byte loop takes over, at the latest where that loop
-/// would stop; a proptest holds each skip to the byte rule.
+/// time, for the long runs of abstracts. SSE2 is part of the x86_64 baseline: the module is
+/// compiled where the build enables it, with no runtime check. Each skip stops at the
+/// latest where its eight-byte loop would stop, and that loop goes on from there; the
+/// proptests hold both to the byte rule.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod sse2 {
     use std::arch::x86_64::{
