@@ -173,7 +173,7 @@ impl Facts {
         let mut i = 0;
         while let Some(&c) = b.get(i) {
             let space = match c {
-                0x80.. if matches!(c, 0xD0 | 0xD1) => {
+                0xD0 | 0xD1 => {
                     f.alphabetic = true;
                     i += 2;
                     false
